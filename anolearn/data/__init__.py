@@ -1,0 +1,58 @@
+"""Datasets: the MVTec AD folder layout, the built-in synthetic dataset, real datasets.
+
+:func:`load_dataset` is the one entry point the chapters use::
+
+    train = load_dataset("synthetic", "washer", split="train")      # built in, written on first use
+    test  = load_dataset("mvtec_ad", "bottle", split="test")        # after data_scripts/fetch_mvtec_ad.py
+    mine  = load_dataset("/path/to/my_parts", None, split="train")  # a folder with train/good
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import Profile, get_profile
+from ..paths import FETCH_COMMANDS, dataset_dir
+from .images import ImageReadError, read_image, read_mask
+from .mvtec import DatasetError, MVTecDataset
+
+# Real datasets in MVTec layout after their data script ran: name -> sub-folder of the data root.
+REAL_DATASETS = {"mvtec_ad": "mvtec_ad", "visa": "visa", "btad": "btad", "retinal_oct": "retinal_oct"}
+
+
+def dataset_root(source: str, profile: Profile | None = None, category: str | None = None) -> Path:
+    """Folder holding the category folders of ``source`` (writing the synthetic data if needed)."""
+    if source == "synthetic":
+        from .synthetic import ensure_synthetic
+
+        return ensure_synthetic([category] if category else None, profile=profile)
+    if source in REAL_DATASETS:
+        root = dataset_dir(REAL_DATASETS[source])
+        if not root.is_dir() or not any(root.iterdir()):
+            raise DatasetError(
+                f"{source} is not on this machine (looked in {root}). Fetch it with "
+                f"`{FETCH_COMMANDS[source]}` (needs the internet), or set ANOLEARN_DATA to the folder that holds it."
+            )
+        return root
+    return Path(source).expanduser()
+
+
+def load_dataset(source: str, category: str | None, split: str = "train", profile: Profile | None = None,
+                 image_size: int | None = None, cache: bool = True) -> MVTecDataset:
+    """Open one category of a dataset at the profile's working resolution.
+
+    Args:
+        source: ``"synthetic"``, a real dataset name (``"mvtec_ad"``, ``"visa"``, ``"btad"``,
+            ``"retinal_oct"``) or a folder in MVTec layout.
+        category: category name, or None when ``source`` is the category folder itself.
+        split: ``"train"`` or ``"test"``.
+        profile: defaults to :func:`anolearn.config.get_profile`.
+        image_size: overrides ``profile.image_size``.
+        cache: keep decoded images in memory (the quick profile's datasets are small).
+    """
+    profile = profile or get_profile()
+    root = dataset_root(source, profile, category)
+    return MVTecDataset(root, category, split=split, image_size=image_size or profile.image_size, cache=cache)
+
+
+__all__ = ["DatasetError", "ImageReadError", "MVTecDataset", "REAL_DATASETS", "dataset_root", "load_dataset",
+           "read_image", "read_mask"]

@@ -1,0 +1,136 @@
+"""The contract every method in the book implements.
+
+Chapters, the benchmark and the command line treat all methods alike through four calls::
+
+    method = SomeMethod(**settings)
+    method.fit(train_dataset)                  # normal images only; shows a progress bar
+    out = method.predict(images)               # images (B, 3, H, W) in [0, 1]
+    out.scores  # (B,)      image anomaly scores, higher = more anomalous
+    out.maps    # (B, H, W) pixel anomaly maps at the input resolution, higher = more anomalous
+    method.save("run/model.pt"); same = load_method("run/model.pt")
+
+``save`` writes only tensors and plain Python values, so :func:`load_method` can use
+``torch.load(..., weights_only=True)``: loading a checkpoint never executes code from the
+file. A method registers itself with :func:`register` under a short name, which the
+checkpoint stores.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+CHECKPOINT_FORMAT = 1
+METHODS: dict[str, type["AnomalyMethod"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a method available as ``create_method(name)`` and to ``load_method``."""
+
+    def wrap(cls):
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+@dataclass
+class Prediction:
+    """Output of :meth:`AnomalyMethod.predict`: ``scores (B,)`` and ``maps (B, H, W)``."""
+
+    scores: torch.Tensor
+    maps: torch.Tensor
+
+
+def image_batches(data: Dataset | torch.Tensor, batch_size: int, shuffle: bool = False, generator=None):
+    """Yield ``(B, 3, H, W)`` image batches from a dataset of sample dicts or an image tensor."""
+    if isinstance(data, torch.Tensor):
+        data = TensorDataset(data)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    for batch in loader:
+        yield batch["image"] if isinstance(batch, dict) else batch[0]
+
+
+class AnomalyMethod(nn.Module):
+    """Base class of every method. Subclasses implement :meth:`fit` and :meth:`predict` and
+    list their constructor arguments in :meth:`config` (plain values only)."""
+
+    name: ClassVar[str] = "method"
+
+    def fit(self, train: Dataset | torch.Tensor, progress: bool = True) -> "AnomalyMethod":
+        raise NotImplementedError
+
+    def predict(self, images: torch.Tensor) -> Prediction:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this method (ints, floats, strings, tuples, ...)."""
+        return {}
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``{method, config, state}`` atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        payload = {"format": CHECKPOINT_FORMAT, "method": self.name, "config": self.config(), "state": state}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        # Buffers whose shape depends on the training data (a memory bank, a mean image)
+        # are resized to the checkpoint's shape before the usual strict load.
+        for key, value in state.items():
+            module_name, _, buffer_name = key.rpartition(".")
+            module = self.get_submodule(module_name) if module_name else self
+            if buffer_name in module._buffers:
+                module._buffers[buffer_name] = torch.empty_like(value)
+        self.load_state_dict(state, strict=True)
+
+
+def create_method(name: str, **config: Any) -> AnomalyMethod:
+    """Instantiate a registered method by name, e.g. ``create_method("feature_knn", k=1)``."""
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")
+    return METHODS[name](**config)
+
+
+def load_method(path: str | Path, map_location: str | torch.device = "cpu") -> AnomalyMethod:
+    """Load a checkpoint written by :meth:`AnomalyMethod.save` (``weights_only=True``).
+
+    Raises:
+        ValueError: if the file is not an anolearn checkpoint or is corrupt (the message names it).
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # truncated file, not a torch file, unsafe pickle content
+        raise ValueError(f"{path} is not a readable anolearn checkpoint ({type(err).__name__}: {err}).") from err
+    if not isinstance(payload, dict) or "method" not in payload or "state" not in payload:
+        raise ValueError(f"{path} is not an anolearn checkpoint (no 'method'/'state' entries).")
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()}
+    method = create_method(payload["method"], **config)
+    method._load_state(payload["state"])
+    return method.to(map_location)
