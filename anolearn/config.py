@@ -8,6 +8,11 @@ variable ``ANOLEARN_PROFILE``:
   chapter runs in at most about 3 minutes on a 2-core CPU without a GPU.
 * ``full``: the papers' settings (256 x 256 images, long schedules), meant for a GPU.
 
+A second variable, ``ANOLEARN_DATASET``, picks the data every chapter uses: ``synthetic``
+(default, built in) or a real dataset fetched by ``data_scripts`` (``mvtec_ad``, ``visa``,
+``btad``), or any folder in MVTec AD layout. A reader with a GPU and the internet runs
+``ANOLEARN_PROFILE=full ANOLEARN_DATASET=mvtec_ad``.
+
 Example::
 
     >>> import os; os.environ["ANOLEARN_PROFILE"] = "quick"
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 ENV_VAR = "ANOLEARN_PROFILE"
+DATASET_ENV_VAR = "ANOLEARN_DATASET"
 PROFILE_NAMES = ("quick", "full")
 
 
@@ -42,6 +48,7 @@ class Profile:
         n_test_defect: defective test images per synthetic category (spread over defect types).
         batch_size: default training batch size.
         seed: default seed for data generation and training.
+        dataset: the data source chapters use (``"synthetic"``, ``"mvtec_ad"``, ... or a folder).
         schedules: per-method training settings (``{"draem": {"steps": ...}, ...}``); later
             chapters add their entries here so that all knobs stay in this one file.
     """
@@ -54,6 +61,7 @@ class Profile:
     n_test_defect: int
     batch_size: int
     seed: int = 0
+    dataset: str = "synthetic"
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def schedule(self, method: str) -> dict[str, Any]:
@@ -107,4 +115,7 @@ def get_profile(name: str | None = None, **overrides: Any) -> Profile:
             f"choose one of {', '.join(PROFILE_NAMES)}, e.g. `export {ENV_VAR}=quick`."
         )
     profile = PROFILES[chosen]
+    dataset = os.environ.get(DATASET_ENV_VAR, "").strip()
+    if dataset:
+        overrides.setdefault("dataset", dataset)
     return replace(profile, **overrides) if overrides else profile

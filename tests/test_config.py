@@ -54,3 +54,10 @@ def test_seed_everything_makes_reruns_identical():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     g1, g2 = make_generator(7), make_generator(7)
     assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+
+
+def test_dataset_switch(monkeypatch):
+    monkeypatch.delenv("ANOLEARN_DATASET", raising=False)
+    assert get_profile().dataset == "synthetic"
+    monkeypatch.setenv("ANOLEARN_DATASET", "mvtec_ad")
+    assert get_profile("full").dataset == "mvtec_ad"

@@ -18,6 +18,23 @@ from .mvtec import DatasetError, MVTecDataset
 # Real datasets in MVTec layout after their data script ran: name -> sub-folder of the data root.
 REAL_DATASETS = {"mvtec_ad": "mvtec_ad", "visa": "visa", "btad": "btad", "retinal_oct": "retinal_oct"}
 
+MVTEC_AD_CATEGORIES = (
+    "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
+    "tile", "toothbrush", "transistor", "wood", "zipper",
+)
+
+
+def list_categories(source: str, profile: Profile | None = None) -> list[str]:
+    """Category names of a dataset: the synthetic ones, MVTec AD's 15, or the folders found on disk."""
+    if source == "synthetic":
+        from .synthetic import CATEGORIES
+
+        return list(CATEGORIES)
+    if source == "mvtec_ad" and not dataset_dir("mvtec_ad").is_dir():
+        return list(MVTEC_AD_CATEGORIES)
+    root = dataset_root(source, profile)
+    return sorted(p.name for p in root.iterdir() if (p / "train").is_dir())
+
 
 def dataset_root(source: str, profile: Profile | None = None, category: str | None = None) -> Path:
     """Folder holding the category folders of ``source`` (writing the synthetic data if needed)."""
@@ -54,5 +71,6 @@ def load_dataset(source: str, category: str | None, split: str = "train", profil
     return MVTecDataset(root, category, split=split, image_size=image_size or profile.image_size, cache=cache)
 
 
-__all__ = ["DatasetError", "ImageReadError", "MVTecDataset", "REAL_DATASETS", "dataset_root", "load_dataset",
+__all__ = ["DatasetError", "ImageReadError", "MVTEC_AD_CATEGORIES", "MVTecDataset", "REAL_DATASETS", "dataset_root",
+           "list_categories", "load_dataset",
            "read_image", "read_mask"]
