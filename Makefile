@@ -12,7 +12,6 @@ STAMP := $(VENV)/.anolearn-installed
 # Two pytest-xdist workers on two cores: one thread each, or they fight over the cores.
 XDIST ?= 2
 export OMP_NUM_THREADS ?= 1
-export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

@@ -80,7 +80,9 @@ PROFILES: dict[str, Profile] = {
         n_test_defect=40,
         batch_size=8,
         schedules={
-            "feature_knn": {"k": 1, "layers": (2, 4, 10)},
+            # A random 16k-patch memory keeps the CPU search short (0.822 vs 0.829 mean image AUROC
+            # with the full ~61k-patch bank on the synthetic quick profile).
+            "feature_knn": {"k": 1, "layers": (2, 4, 10), "sigma": 2.0, "max_bank": 16384},
         },
     ),
     "full": Profile(
@@ -92,7 +94,7 @@ PROFILES: dict[str, Profile] = {
         n_test_defect=80,
         batch_size=16,
         schedules={
-            "feature_knn": {"k": 1, "layers": (2, 4, 10)},
+            "feature_knn": {"k": 1, "layers": (2, 4, 10), "sigma": 2.0},
         },
     ),
 }
