@@ -90,7 +90,7 @@ def metric_bars(table, metrics: Sequence[str], title: str | None = None, ylim=(0
         ax.axhline(chance, color="gray", lw=0.8, ls="--")
     ax.set_xticks(x, rows, rotation=0)
     ax.set_ylim(*ylim)
-    ax.legend(fontsize=8, ncols=min(4, k), loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
