@@ -17,8 +17,6 @@ nothing once everything is complete.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,41 +26,25 @@ try:
 except ImportError:  # running from a checkout without installing: use the repository's copy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anolearn.data.convert import ConversionError, convert_btad
-from anolearn.data.download import BTAD, DownloadError, ExtractError, UnsafeArchiveError, fetch
-from anolearn.paths import dataset_dir
+from anolearn.data.convert import convert_btad
+from anolearn.data.download import BTAD, fetch
+from anolearn.data.fetch_cli import fetch_parser, print_ready, resolve_roots, run_guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None,
-                        help=f"converted dataset folder (default: {dataset_dir('btad')})")
-    parser.add_argument("--raw-root", type=Path, default=None,
-                        help="folder for the unpacked zip (default: <root>_raw)")
-    parser.add_argument("--download-dir", type=Path, default=None,
-                        help="where the zip is saved (default: <root>/../downloads)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes for the image conversion (default: all CPU cores)")
-    parser.add_argument("--delete-archive", action="store_true", help="delete the zip after unpacking")
-    parser.add_argument("--delete-raw", action="store_true",
-                        help="delete the unpacked raw folder after a successful conversion")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    root = (args.root or dataset_dir("btad")).expanduser().resolve()
-    raw_root = (args.raw_root or root.with_name(root.name + "_raw")).expanduser().resolve()
+    args = fetch_parser(__doc__, "btad", raw=True, workers=True).parse_args(argv)
+    root, raw_root = resolve_roots(args, "btad")
     progress = not args.no_progress
 
-    print(f"BTAD ({BTAD.size_text}, licence {BTAD.licence}) -> {root}")
-    try:
+    def fetch_and_convert():
         fetch(BTAD, raw_root, download_dir=args.download_dir or root.parent / "downloads",
               keep_archive=not args.delete_archive, progress=progress)
-        result = convert_btad(raw_root, root, workers=args.workers, progress=progress)
-    except (DownloadError, ExtractError, UnsafeArchiveError, ConversionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nInterrupted. Run the same command again to continue where it stopped.", file=sys.stderr)
-        return 130
+        return convert_btad(raw_root, root, workers=args.workers, progress=progress)
+
+    print(f"BTAD ({BTAD.size_text}, licence {BTAD.licence}) -> {root}")
+    result, status = run_guarded(fetch_and_convert)
+    if status:
+        return status
 
     for product, counts in sorted(result.counts.items()):
         print(f"  {product}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
@@ -71,11 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.delete_raw:
         shutil.rmtree(raw_root)
         print(f"Deleted {raw_root}.")
-
-    print(f"\nBTAD is ready in {root}")
-    print("Next, load a product:")
-    print(f"  python -c \"from anolearn.data.mvtec import MVTecDataset; "
-          f"print(MVTecDataset({str(root)!r}, '01', split='test'))\"")
+    print_ready("BTAD", root, "01")
     return 0
 
 

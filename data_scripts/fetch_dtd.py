@@ -16,7 +16,6 @@ Running the command again resumes the download, and does nothing once it is comp
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,31 +24,21 @@ try:
 except ImportError:  # running from a checkout without installing: use the repository's copy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anolearn.data.download import DTD, DownloadError, ExtractError, UnsafeArchiveError, fetch
-from anolearn.paths import dataset_dir
+from anolearn.data.download import DTD, fetch
+from anolearn.data.fetch_cli import fetch_parser, resolve_roots, run_guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None, help=f"dataset folder (default: {dataset_dir('dtd')})")
-    parser.add_argument("--download-dir", type=Path, default=None,
-                        help="where the archive is saved (default: <root>/../downloads)")
-    parser.add_argument("--delete-archive", action="store_true", help="delete the archive after unpacking")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    root = (args.root or dataset_dir("dtd")).expanduser().resolve()
+    args = fetch_parser(__doc__, "dtd").parse_args(argv)
+    root, _ = resolve_roots(args, "dtd")
 
     print(f"DTD ({DTD.size_text}, licence: {DTD.licence}) -> {root}")
-    try:
-        fetch(DTD, root, download_dir=args.download_dir, keep_archive=not args.delete_archive,
-              progress=not args.no_progress)
-    except (DownloadError, ExtractError, UnsafeArchiveError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nInterrupted. Run the same command again to resume.", file=sys.stderr)
-        return 130
+    _, status = run_guarded(lambda: fetch(DTD, root, download_dir=args.download_dir,
+                                          keep_archive=not args.delete_archive, progress=not args.no_progress))
+    if status:
+        return status
 
+    # DTD is an anomaly *source* (textures), not a dataset in MVTec layout: report what is there.
     images = root / "dtd" / "images"
     n_cat = sum(1 for p in images.iterdir() if p.is_dir()) if images.is_dir() else 0
     n_img = len(list(images.glob("*/*.jpg")))

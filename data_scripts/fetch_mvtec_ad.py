@@ -18,7 +18,6 @@ is unpacked; running the command again on complete data does nothing.
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -28,7 +27,8 @@ try:
 except ImportError:  # running from a checkout without installing: use the repository's copy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anolearn.data.download import MVTEC_AD, ChecksumError, DownloadError, ExtractError, UnsafeArchiveError, fetch
+from anolearn.data.download import MVTEC_AD, fetch
+from anolearn.data.fetch_cli import fetch_parser, print_ready, resolve_roots, run_guarded
 from anolearn.paths import dataset_dir
 
 # Per category: (train good, test good, test defective), from the MVTec AD paper.
@@ -55,36 +55,20 @@ def check_counts(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None,
-                        help=f"dataset folder (default: {dataset_dir('mvtec_ad')})")
-    parser.add_argument("--download-dir", type=Path, default=None,
-                        help="where the archive is saved (default: <root>/../downloads)")
-    parser.add_argument("--delete-archive", action="store_true",
-                        help="delete the 5.3 GB archive after unpacking it")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    root = (args.root or dataset_dir("mvtec_ad")).expanduser().resolve()
+    args = fetch_parser(__doc__, "mvtec_ad").parse_args(argv)
+    root, _ = resolve_roots(args, "mvtec_ad")
 
     print(f"MVTec AD ({MVTEC_AD.size_text}, licence {MVTEC_AD.licence}) -> {root}")
-    try:
-        fetch(MVTEC_AD, root, download_dir=args.download_dir, keep_archive=not args.delete_archive,
-              progress=not args.no_progress)
-    except (DownloadError, ChecksumError, ExtractError, UnsafeArchiveError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nInterrupted. Run the same command again to resume.", file=sys.stderr)
-        return 130
+    _, status = run_guarded(lambda: fetch(MVTEC_AD, root, download_dir=args.download_dir,
+                                          keep_archive=not args.delete_archive, progress=not args.no_progress))
+    if status:
+        return status
 
     problems = check_counts(root)
     for line in problems:
         print(f"warning: {line}", file=sys.stderr)
-    status = "with the differences listed above" if problems else "all 15 categories complete"
-    print(f"\nMVTec AD is ready in {root} ({status}).")
-    print("Next, load a category:")
-    print(f"  python -c \"from anolearn.data.mvtec import MVTecDataset; "
-          f"print(MVTecDataset({str(root)!r}, 'bottle', split='test'))\"")
+    print_ready("MVTec AD", root, "bottle",
+                "with the differences listed above" if problems else "all 15 categories complete")
     if root != dataset_dir("mvtec_ad").resolve() and root.name == "mvtec_ad":
         print(f"(set ANOLEARN_DATA={shlex.quote(str(root.parent))} so that the book finds it by default)")
     return 0

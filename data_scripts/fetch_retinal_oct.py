@@ -25,7 +25,6 @@ Where:    the archive is unpacked to --raw-root (default <root>_raw) and convert
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -35,11 +34,9 @@ try:
 except ImportError:  # running from a checkout without installing: use the repository's copy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anolearn.data.convert import ConversionError, convert_retinal_oct
-from anolearn.data.download import (
-    ExtractError, UnsafeArchiveError, file_digest, read_marker, safe_extract,
-)
-from anolearn.paths import dataset_dir
+from anolearn.data.convert import convert_retinal_oct
+from anolearn.data.download import file_digest, read_marker, safe_extract
+from anolearn.data.fetch_cli import fetch_parser, print_ready, resolve_roots, run_guarded
 
 KAGGLE_PAGE = "https://www.kaggle.com/paultimothymooney/kermany2018"
 # Kaggle OCT2017 counts of the folders we use.
@@ -54,20 +51,13 @@ def _already_extracted(archive: Path, raw_root: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # No direct download: Kaggle needs a login, so the reader passes the archive they fetched.
+    parser = fetch_parser(__doc__, "retinal_oct", download=False, raw=True)
     parser.add_argument("--archive", type=Path, default=None,
                         help="the downloaded archive.zip / OCT2017.tar.gz, or a folder holding the extracted "
                              "OCT2017 (with train/ and test/)")
-    parser.add_argument("--root", type=Path, default=None,
-                        help=f"converted dataset folder (default: {dataset_dir('retinal_oct')})")
-    parser.add_argument("--raw-root", type=Path, default=None,
-                        help="folder for the unpacked archive (default: <root>_raw)")
-    parser.add_argument("--delete-raw", action="store_true",
-                        help="delete the unpacked raw folder after a successful conversion")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    root = (args.root or dataset_dir("retinal_oct")).expanduser().resolve()
-    raw_root = (args.raw_root or root.with_name(root.name + "_raw")).expanduser().resolve()
+    root, raw_root = resolve_roots(args, "retinal_oct")
     progress = not args.no_progress
 
     marker = read_marker(root / "oct")
@@ -77,29 +67,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.archive is None:
             parser.error(f"--archive is required: download the data from {KAGGLE_PAGE} first (see --help).")
         archive = args.archive.expanduser().resolve()
-        try:
+        if not archive.exists():
+            print(f"error: {archive} does not exist. Download it from {KAGGLE_PAGE} (see --help).", file=sys.stderr)
+            return 1
+
+        def extract_and_convert() -> Path:
             if archive.is_dir():
                 source = archive
-            elif archive.is_file() and _already_extracted(archive, raw_root):
+            elif _already_extracted(archive, raw_root):
                 print(f"{archive.name} is already extracted in {raw_root}.")
                 source = raw_root
-            elif archive.is_file():
+            else:
                 print(f"Computing the SHA-256 of {archive.name} (no checksum is published; record this one)...")
                 digest = file_digest(archive, "sha256", progress=progress)
                 print(f"  SHA-256 {digest}  {archive.name}")
                 safe_extract(archive, raw_root, digest=digest, progress=progress)
                 source = raw_root
-            else:
-                print(f"error: {archive} does not exist. Download it from {KAGGLE_PAGE} (see --help).",
-                      file=sys.stderr)
-                return 1
             convert_retinal_oct(source, root, progress=progress)
-        except (ExtractError, UnsafeArchiveError, ConversionError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("\nInterrupted. Run the same command again; nothing half-written was kept.", file=sys.stderr)
-            return 130
+            return source
+
+        source, status = run_guarded(extract_and_convert)
+        if status:
+            return status
         if args.delete_raw and source == raw_root:
             shutil.rmtree(raw_root)
             print(f"Deleted {raw_root}.")
@@ -110,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if different:
         print("warning: these counts differ from Kaggle's OCT2017 split used by SSM (found, expected): "
               + ", ".join(f"{k} {a:,} vs {b:,}" for k, (a, b) in different.items()), file=sys.stderr)
-    print(f"\nRetinal-OCT is ready in {root} (image labels only: no pixel masks).")
-    print("Next, load it:")
-    print(f"  python -c \"from anolearn.data.mvtec import MVTecDataset; "
-          f"print(MVTecDataset({str(root)!r}, 'oct', split='test'))\"")
+    print_ready("Retinal-OCT", root, "oct", "image labels only: no pixel masks")
     return 0
 
 

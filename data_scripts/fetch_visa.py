@@ -22,8 +22,6 @@ once everything is complete.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,44 +31,29 @@ try:
 except ImportError:  # running from a checkout without installing: use the repository's copy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anolearn.data.convert import ConversionError, convert_visa
-from anolearn.data.download import VISA, DownloadError, ExtractError, UnsafeArchiveError, fetch
-from anolearn.paths import dataset_dir
+from anolearn.data.convert import convert_visa
+from anolearn.data.download import VISA, fetch
+from anolearn.data.fetch_cli import fetch_parser, print_ready, resolve_roots, run_guarded
 
 EXPECTED_TOTALS = {"train/good": 8659, "test/good": 962, "test/bad": 1200}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None,
-                        help=f"converted dataset folder (default: {dataset_dir('visa')})")
-    parser.add_argument("--raw-root", type=Path, default=None,
-                        help="folder for the unpacked archive (default: <root>_raw)")
-    parser.add_argument("--download-dir", type=Path, default=None,
-                        help="where the archive is saved (default: <root>/../downloads)")
+    parser = fetch_parser(__doc__, "visa", raw=True, workers=True)
     parser.add_argument("--keep-jpeg", action="store_true", help="keep images as JPEG instead of PNG")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes for the image conversion (default: all CPU cores)")
-    parser.add_argument("--delete-archive", action="store_true", help="delete the archive after unpacking")
-    parser.add_argument("--delete-raw", action="store_true",
-                        help="delete the unpacked raw folder after a successful conversion")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    root = (args.root or dataset_dir("visa")).expanduser().resolve()
-    raw_root = (args.raw_root or root.with_name(root.name + "_raw")).expanduser().resolve()
+    root, raw_root = resolve_roots(args, "visa")
     progress = not args.no_progress
 
-    print(f"VisA ({VISA.size_text}, licence {VISA.licence}) -> {root}")
-    try:
+    def fetch_and_convert():
         fetch(VISA, raw_root, download_dir=args.download_dir or root.parent / "downloads",
               keep_archive=not args.delete_archive, progress=progress)
-        result = convert_visa(raw_root, root, keep_jpeg=args.keep_jpeg, workers=args.workers, progress=progress)
-    except (DownloadError, ExtractError, UnsafeArchiveError, ConversionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nInterrupted. Run the same command again to continue where it stopped.", file=sys.stderr)
-        return 130
+        return convert_visa(raw_root, root, keep_jpeg=args.keep_jpeg, workers=args.workers, progress=progress)
+
+    print(f"VisA ({VISA.size_text}, licence {VISA.licence}) -> {root}")
+    result, status = run_guarded(fetch_and_convert)
+    if status:
+        return status
 
     totals: dict[str, int] = {}
     for counts in result.counts.values():
@@ -84,11 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.delete_raw:
         shutil.rmtree(raw_root)
         print(f"Deleted {raw_root}.")
-
-    print(f"\nVisA is ready in {root}")
-    print("Next, load an object:")
-    print(f"  python -c \"from anolearn.data.mvtec import MVTecDataset; "
-          f"print(MVTecDataset({str(root)!r}, 'candle', split='test'))\"")
+    print_ready("VisA", root, "candle")
     return 0
 
 
