@@ -125,7 +125,7 @@ def load_method(path: str | Path, map_location: str | torch.device = "cpu") -> A
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
-        raise
+        raise  # a wrong path is clearer as itself than wrapped as "not a checkpoint"
     except Exception as err:  # truncated file, not a torch file, unsafe pickle content
         raise ValueError(f"{path} is not a readable anolearn checkpoint ({type(err).__name__}: {err}).") from err
     if not isinstance(payload, dict) or "method" not in payload or "state" not in payload:
