@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   create .venv if missing, install, execute every chapter (quick profile), render _build/html
-#   make test   unit tests, every notebook under nbmake, and a strict book build (-W: any cell error
+#   make test   unit tests, the assignments (solutions run, student copies current), every notebook
+#               under nbmake, and a strict book build (-W: any cell error
 #               or broken cross-reference fails)
 # ANOLEARN_PROFILE=full make book   renders the book with the papers' settings (needs a GPU and time).
 
@@ -15,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: env book test unit notebooks book-check data clean
+.PHONY: env book test unit notebooks assignments book-check data clean
 
 env: $(STAMP)
 
@@ -45,10 +46,16 @@ notebooks: data
 	sed -i 's/^\(\s*execute_notebooks:\).*/\1 "off"/' executed_book/_config.yml
 	$(PY) -m pytest --nbmake --nbmake-timeout=600 --overwrite -n $(XDIST) -p no:cacheprovider executed_book/book
 
+# Instructor versions of the assignments run end to end (their check cells must pass); the
+# student versions must be regenerated whenever an instructor version changes.
+assignments: data
+	$(PY) assignments/make_student.py --check
+	$(PY) -m pytest --nbmake --nbmake-timeout=600 -n $(XDIST) -p no:cacheprovider assignments/instructor
+
 book-check: notebooks
 	$(JB) build --all -W --keep-going executed_book
 
-test: unit book-check
+test: unit assignments book-check
 	@echo "make test: unit tests, notebooks and the strict book build all passed."
 
 clean:
