@@ -10,6 +10,7 @@ import pytest
 
 from anolearn.assignments import ASSIGNMENTS, AssignmentIncomplete
 from anolearn.assignments.feedback import NOT_STARTED
+from anolearn.assignments.grade import extract_function, grade
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 
@@ -22,13 +23,11 @@ def _make_student():
 
 
 def _function_from(notebook: Path, name: str):
-    """Execute the notebook's code cell that defines ``name`` and return the function."""
+    """The function ``name`` defined in the notebook (as the grader extracts it) and its cell source."""
     nb = nbformat.read(notebook, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source]
     assert len(cells) == 1, f"{notebook.name}: expected one cell defining {name}, found {len(cells)}"
-    namespace: dict = {}
-    exec(compile(cells[0].source, f"{notebook.name}:{name}", "exec"), namespace)
-    return namespace[name], cells[0].source
+    return extract_function(notebook, name), cells[0].source
 
 
 def test_student_versions_are_current():
@@ -122,3 +121,15 @@ def test_a1_thresholds_instead_of_ties_are_caught():
     feedback = check(coarse, verbose=False, raise_on_fail=False)
     assert not feedback.passed
     assert "matches the reference on random test sets" in {r.name for r in feedback.failed()}
+
+
+def test_grade_reports_each_submission(tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("not a notebook")
+    rows = grade("a1_aupro", [ROOT / "instructor" / "a1_aupro.ipynb", ROOT / "student" / "a1_aupro.ipynb", broken])
+    solution, stub, bad = rows
+    assert solution.passed == solution.total > 0 and not solution.failed
+    assert stub.passed == 0 and stub.not_started
+    assert bad.error and bad.total == 0
+    with pytest.raises(ValueError, match="unknown assignment"):
+        grade("a9_nothing", [])
