@@ -25,10 +25,15 @@ class Forged:
         images: ``(B, 3, H, W)`` float in [0, 1].
         masks: ``(B, 1, H, W)`` float in {0, 1}; 1 marks forged pixels. A sample the forger
             left normal has an all-zero mask.
+        originals: ``(B, 3, H, W)`` the clean images the forgeries were made from, equal to
+            ``images`` wherever ``masks == 0``: the forger's input, unless the forger also
+            transformed the normal image (DRAEM's optional image rotation). A reconstruction
+            method's target. None when the forger did not record it (then: the input).
     """
 
     images: torch.Tensor
     masks: torch.Tensor
+    originals: torch.Tensor | None = None
 
     @property
     def labels(self) -> torch.Tensor:
@@ -41,4 +46,5 @@ class Forged:
         return 1.0 - self.masks
 
     def to(self, device: torch.device | str) -> "Forged":
-        return Forged(self.images.to(device), self.masks.to(device))
+        originals = None if self.originals is None else self.originals.to(device)
+        return Forged(self.images.to(device), self.masks.to(device), originals)

@@ -1,0 +1,43 @@
+"""Forged anomalies: the training signal of self-supervised anomaly detection.
+
+Every forger takes a batch of normal images ``(B, 3, H, W)`` in [0, 1] and a
+``torch.Generator`` (on the images' device) and returns a :class:`Forged`: the forged
+images, their masks (1 = forged pixel, exactly 0 where the image is untouched) and the clean
+originals. Each comes as a plain function and as a small callable class with its settings:
+
+* :mod:`.perlin` -- batched Perlin noise and DRAEM's thresholded masks;
+* :mod:`.draem` -- DRAEM: a texture blended into the image inside a Perlin blob
+  (:func:`draem_forge`, :class:`DraemForger`), with anomaly sources from :mod:`.sources`
+  (DTD when fetched, else built-in offline textures);
+* :mod:`.cutpaste` -- CutPaste, CutPaste-Scar and their union (Li et al., CVPR 2021);
+* :mod:`.hard_augment` -- AnoSeg's CutPaste from a hard-augmented copy (Song et al., 2021);
+* :mod:`.augment` -- batched colour jitter and DRAEM's ten source augmentations.
+"""
+from .augment import DRAEM_AUGMENTATIONS, color_jitter, draem_augment, rotate
+from .cutpaste import (
+    CutPaste,
+    CutPasteScar,
+    CutPasteUnion,
+    cutpaste,
+    cutpaste_3way,
+    cutpaste_scar,
+    cutpaste_union,
+)
+from .draem import DraemForger, draem_forge
+from .hard_augment import HardAugment, hard_augment, hard_augmentations
+from .perlin import perlin_mask, perlin_noise
+from .result import Forged
+from .sources import (
+    DTDSource,
+    TensorSource,
+    TextureSource,
+    dtd_available,
+    resolve_source,
+)
+
+__all__ = [
+    "DRAEM_AUGMENTATIONS", "CutPaste", "CutPasteScar", "CutPasteUnion", "DTDSource", "DraemForger", "Forged",
+    "HardAugment", "TensorSource", "TextureSource", "color_jitter", "cutpaste", "cutpaste_3way", "cutpaste_scar",
+    "cutpaste_union", "draem_augment", "draem_forge", "dtd_available", "hard_augment", "hard_augmentations",
+    "perlin_mask", "perlin_noise", "resolve_source", "rotate",
+]

@@ -1,0 +1,468 @@
+"""Batched photometric and geometric augmentations for forging, in plain torch.
+
+DRAEM (Zavrtanik et al., ICCV 2021) does not paste raw textures: before blending a texture
+into a normal image, its official code passes the texture through **three** augmentations
+drawn without replacement, in random order, from a list of ten (imgaug operations):
+
+====  =========================  ===================================================
+ #    DRAEM / imgaug              here (``x`` in [0, 1], one draw per sample)
+====  =========================  ===================================================
+ 1    GammaContrast(0.5, 2.0)    ``x ** g``, ``g ~ U(0.5, 2)`` per channel
+ 2    MultiplyAndAddToBrightness  luma ``Y' = m Y + a``, ``m ~ U(0.8, 1.2)``,
+      (mul 0.8-1.2, add -30..30)  ``a ~ U(-30, 30) / 255``; every channel moves by ``Y' - Y``
+ 3    EnhanceSharpness            PIL's sharpness: blend with the 3 x 3 "smooth" filtered
+                                  image, factor ``f ~ U(0, 2)`` (0 = blurred, 2 = sharpened)
+ 4    AddToHueAndSaturation       hue += ``U(-50, 50) / 255`` of a turn, saturation +=
+      (-50..50, per channel)      ``U(-50, 50) / 255`` (independent draws)
+ 5    Solarize(p 0.5, 32..128)    with p = 0.5: ``x -> 1 - x`` where ``x >= t``,
+                                  ``t ~ U(32, 128) / 255``
+ 6    Posterize                   keep the ``n ~ U{1..8}`` most significant bits of the
+                                  8-bit value
+ 7    Invert                      ``1 - x``
+ 8    Autocontrast                per channel, clip ``c ~ U(0, 20)`` % of the darkest and of
+                                  the brightest pixels, stretch the rest to [0, 1] (PIL)
+ 9    Equalize                    per-channel histogram equalisation (PIL's look-up table)
+10    Affine(rotate -45..45)      rotation about the centre, bilinear, zero (black) fill
+====  =========================  ===================================================
+
+Every operation draws its parameters per sample from a ``torch.Generator``, works on a
+whole batch at once and keeps values in [0, 1]. :func:`draem_augment` applies three of them
+to each sample; the only host round trip is one read of the ``(B, 3)`` table of choices, so
+that each operation runs once per step on the samples that chose it.
+
+Deviations from imgaug, for speed and simplicity: we work in float RGB, not uint8 (the
+histogram operations quantise to 256 levels internally, as PIL does); brightness changes the
+luma of the YCbCr space only (imgaug picks one of six colour spaces at random); hue and
+saturation are shifted in HSV with hue as a fraction of a full turn (OpenCV's 0-180 hue,
+which imgaug uses, maps the same way).
+
+The module also holds :func:`color_jitter` (torchvision's ColorJitter, batched, used by
+CutPaste and AnoSeg; :func:`jitter_factors` and :func:`apply_jitter` split it into drawing and
+applying, so a patch can be jittered with the draw of its whole image), :func:`rotate` and the small helpers every forger shares for checking
+inputs and drawing random numbers.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as torchvision's rgb_to_grayscale
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def check_images(images: torch.Tensor, name: str = "images") -> None:
+    """Raise a clear error unless ``images`` is a ``(B, 3, H, W)`` floating tensor."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}.")
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(images.shape)}.")
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be float in [0, 1], got dtype {images.dtype} "
+                        "(convert uint8 images with images.float() / 255).")
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+    """Raise a clear error if ``generator`` lives on another device than the data."""
+    if generator is not None and torch.device(generator.device).type != torch.device(device).type:
+        raise ValueError(f"The generator is on {generator.device} but the images are on {device}; "
+                         f"create it with anolearn.make_generator(seed, device={str(device)!r}).")
+
+
+def uniform(low: float, high: float, shape: tuple[int, ...], generator: torch.Generator | None,
+            device: torch.device | str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``shape`` numbers drawn uniformly from ``[low, high)``."""
+    u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    return low + (high - low) * u
+
+
+def coin(p: float, shape: tuple[int, ...], generator: torch.Generator | None,
+         device: torch.device | str) -> torch.Tensor:
+    """Bool tensor of ``shape``, each entry True with probability ``p``."""
+    return torch.rand(shape, generator=generator, device=device) < p
+
+
+def _as_range(value: float | tuple[float, float], centre: float, name: str,
+              floor: float | None = None) -> tuple[float, float]:
+    """torchvision's convention: ``v`` means ``[centre - v, centre + v]``; a pair is kept."""
+    if isinstance(value, (tuple, list)):
+        lo, hi = float(value[0]), float(value[1])
+    else:
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value}.")
+        lo, hi = centre - float(value), centre + float(value)
+    if floor is not None:
+        lo = max(lo, floor)
+    if lo > hi:
+        raise ValueError(f"{name} range is empty: ({lo}, {hi}).")
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- colour spaces
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W) -> (B, 1, H, W)``: BT.601 grey value."""
+    r, g, b = images.unbind(1)
+    return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+
+
+def rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` RGB in [0, 1] -> HSV, all three in [0, 1] (hue as a fraction of a turn)."""
+    return torch.stack(_hsv(images), 1)
+
+
+def _hsv(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r, g, b = images.unbind(1)
+    maxc = torch.maximum(torch.maximum(r, g), b)  # (B, H, W)
+    delta = maxc - torch.minimum(torch.minimum(r, g), b)
+    s = delta / maxc.clamp_min(1e-12)  # 0 where the pixel is black (delta is 0 there too)
+    d = delta.clamp_min(1e-12)  # grey pixels: every numerator below is 0, so hue is 0
+    h = torch.where(maxc == r, (g - b) / d, torch.where(maxc == g, 2.0 + (b - r) / d, 4.0 + (r - g) / d))
+    h = h / 6.0
+    return torch.where(h < 0, h + 1.0, h), s, maxc
+
+
+def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_hsv`, branch-free: channel ``n`` in (R, G, B) = (5, 3, 1) is
+    ``v - v s clamp(min(k, 4 - k), 0, 1)`` with ``k = (n + 6 h) mod 6``."""
+    return _rgb(hsv[:, 0:1], hsv[:, 1:2], hsv[:, 2:3])
+
+
+def _rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` hue in [0, 1), saturation, value -> ``(B, 3, H, W)`` RGB."""
+    n = torch.tensor([5.0, 3.0, 1.0], device=h.device, dtype=h.dtype).view(1, 3, 1, 1)
+    k = n + 6.0 * h  # (B, 3, H, W) in [n, n + 6)
+    k = torch.where(k >= 6.0, k - 6.0, k)
+    return v - (v * s) * torch.minimum(k, 4.0 - k).clamp_(0, 1)
+
+
+# ----------------------------------------------------------------------------- colour jitter
+class Jitter(NamedTuple):
+    """Per-sample colour-jitter draws, each ``(B,)`` or None when that change is off."""
+
+    brightness: torch.Tensor | None
+    contrast: torch.Tensor | None
+    saturation: torch.Tensor | None
+    hue: torch.Tensor | None
+
+    def select(self, rows: slice | torch.Tensor) -> "Jitter":
+        """The draws of some samples (a slice or an index tensor)."""
+        return Jitter(*(None if t is None else t[rows] for t in self))
+
+
+def jitter_factors(n: int, brightness: float | tuple[float, float] = 0.0, contrast: float | tuple[float, float] = 0.0,
+                   saturation: float | tuple[float, float] = 0.0, hue: float | tuple[float, float] = 0.0,
+                   generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Jitter:
+    """Draw ColorJitter's random factors for ``n`` samples (torchvision's conventions).
+
+    A strength ``v`` means a factor in ``[max(0, 1 - v), 1 + v]`` (hue: a shift in ``[-v, v]``
+    of a turn, ``v <= 0.5``); a pair gives the range directly; 0 turns the change off.
+    """
+    out = []
+    for name, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        if value == 0:
+            out.append(None)
+            continue
+        lo, hi = _as_range(value, 1.0, name, floor=0.0)
+        out.append(uniform(lo, hi, (n,), generator, device))
+    if hue == 0:
+        out.append(None)
+    else:
+        lo, hi = _as_range(hue, 0.0, "hue")
+        if lo < -0.5 or hi > 0.5:
+            raise ValueError(f"hue shifts must lie in [-0.5, 0.5] of a turn, got ({lo}, {hi}).")
+        out.append(uniform(lo, hi, (n,), generator, device))
+    return Jitter(*out)
+
+
+def apply_jitter(images: torch.Tensor, jitter: Jitter, grey_mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply drawn colour jitter: brightness, contrast, saturation, hue, in that order.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1].
+        jitter: the draws, from :func:`jitter_factors`.
+        grey_mean: ``(B,)`` grey level contrast pulls towards; default the mean grey of each
+            image after the brightness change (torchvision). A patch cut from a bigger image
+            can pass that image's value.
+
+    Returns:
+        ``(B, 3, H, W)`` float in [0, 1].
+    """
+    b = images.shape[0]
+    x = images
+
+    def col(t: torch.Tensor, dims: int = 4) -> torch.Tensor:
+        return t.to(x.dtype).view(b, *([1] * (dims - 1)))
+
+    if jitter.brightness is not None:
+        x = (x * col(jitter.brightness)).clamp_(0, 1)
+    if jitter.contrast is not None:
+        mean = luma(x).mean((1, 2, 3)) if grey_mean is None else grey_mean
+        c = col(jitter.contrast)
+        x = (c * x + (1 - c) * col(mean)).clamp_(0, 1)
+    if jitter.saturation is not None:
+        s = col(jitter.saturation)
+        x = (s * x + (1 - s) * luma(x)).clamp_(0, 1)
+    if jitter.hue is not None:
+        h, s, v = _hsv(x)
+        x = _rgb(((h + col(jitter.hue, 3)) % 1.0).unsqueeze(1), s.unsqueeze(1), v.unsqueeze(1)).clamp_(0, 1)
+    return x
+
+
+def color_jitter(images: torch.Tensor, brightness: float | tuple[float, float] = 0.0,
+                 contrast: float | tuple[float, float] = 0.0, saturation: float | tuple[float, float] = 0.0,
+                 hue: float | tuple[float, float] = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """torchvision's ``ColorJitter``, batched: an independent draw for every sample.
+
+    The four changes are applied in the fixed order brightness, contrast, saturation, hue
+    (torchvision shuffles the order). See :func:`jitter_factors` for the strengths.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1].
+        brightness, contrast, saturation, hue: strengths (0 = off).
+        generator: random source on the images' device.
+
+    Returns:
+        ``(B, 3, H, W)`` float in [0, 1].
+    """
+    check_images(images)
+    check_generator(generator, images.device)
+    draws = jitter_factors(images.shape[0], brightness, contrast, saturation, hue, generator, images.device)
+    return apply_jitter(images, draws)
+
+
+# ----------------------------------------------------------------------------- geometry
+def rotate(images: torch.Tensor, degrees: torch.Tensor, padding_mode: str = "zeros",
+           mode: str = "bilinear") -> torch.Tensor:
+    """Rotate each image about its centre by its own angle (counter-clockwise on screen).
+
+    Args:
+        images: ``(B, C, H, W)`` float.
+        degrees: ``(B,)`` angles in degrees.
+        padding_mode: what fills the corners: ``"zeros"`` (black, as imgaug's default that
+            DRAEM uses), ``"border"`` or ``"reflection"``.
+        mode: ``"bilinear"`` or ``"nearest"``.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    b, _, h, w = images.shape
+    t = torch.deg2rad(degrees.to(images.dtype))
+    cos, sin = torch.cos(t), torch.sin(t)
+    # affine_grid maps output to input in normalised coordinates; rotating in *pixels* on a
+    # non-square image needs the aspect correction S^-1 R S with S = diag(W/2, H/2).
+    theta = torch.zeros(b, 2, 3, device=images.device, dtype=images.dtype)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * h / w
+    theta[:, 1, 0], theta[:, 1, 1] = sin * w / h, cos
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+
+
+# ----------------------------------------------------------------------------- the ten DRAEM operations
+def _to_levels(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().long()  # (B, 3, H, W) in 0..255
+
+
+def _histograms(levels: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` long in 0..255 -> ``(B, 3, 256)`` pixel counts per channel."""
+    b, c = levels.shape[:2]
+    offset = torch.arange(b * c, device=levels.device).view(b * c, 1) * 256  # one bincount for all channels
+    counts = torch.bincount((levels.reshape(b * c, -1) + offset).view(-1), minlength=b * c * 256)
+    return counts.view(b, c, 256)
+
+
+def _apply_lut(levels: torch.Tensor, lut: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Look up ``(B, 3, 256)`` integer tables at ``(B, 3, H, W)`` levels; returns ``dtype`` in [0, 1]."""
+    b, c, h, w = levels.shape
+    table = lut.reshape(b * c, 256).to(dtype) / 255.0  # scale the 256 entries, not the H x W pixels
+    return table.gather(1, levels.reshape(b * c, -1)).view(b, c, h, w)
+
+
+def gamma_contrast(x: torch.Tensor, generator: torch.Generator | None = None,
+                   gamma: tuple[float, float] = (0.5, 2.0)) -> torch.Tensor:
+    """``x ** g`` with ``g ~ U(gamma)`` per sample and channel."""
+    g = uniform(*gamma, (x.shape[0], 3, 1, 1), generator, x.device, x.dtype)
+    return x.clamp(0, 1) ** g
+
+
+def multiply_add_brightness(x: torch.Tensor, generator: torch.Generator | None = None,
+                            mul: tuple[float, float] = (0.8, 1.2),
+                            add: tuple[float, float] = (-30 / 255, 30 / 255)) -> torch.Tensor:
+    """Luma ``Y -> m Y + a``; in YCbCr a change of ``Y`` alone moves R, G and B by the same amount."""
+    b = x.shape[0]
+    m = uniform(*mul, (b, 1, 1, 1), generator, x.device, x.dtype)
+    a = uniform(*add, (b, 1, 1, 1), generator, x.device, x.dtype)
+    y = luma(x)
+    return (x + (m * y + a).clamp(0, 1) - y).clamp(0, 1)
+
+
+def sharpness(x: torch.Tensor, generator: torch.Generator | None = None,
+              factor: tuple[float, float] = (0.0, 2.0)) -> torch.Tensor:
+    """PIL ``ImageEnhance.Sharpness``: ``s + f (x - s)``, ``s`` = x smoothed by
+    ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` (border pixels keep their value)."""
+    b = x.shape[0]
+    inner = x[..., 1:-1, 1:-1]
+    # the kernel is a 3 x 3 box sum plus 4 x the centre; the box sum is separable
+    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]  # (B, 3, H - 2, W)
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]  # (B, 3, H - 2, W - 2)
+    smooth = (box + 4.0 * inner) * (1.0 / 13.0)
+    f = uniform(*factor, (b, 1, 1, 1), generator, x.device, x.dtype)
+    out = x.clone()
+    out[..., 1:-1, 1:-1] = torch.lerp(smooth, inner, f).clamp_(0, 1)
+    return out
+
+
+def hue_saturation(x: torch.Tensor, generator: torch.Generator | None = None,
+                   value: tuple[float, float] = (-50 / 255, 50 / 255)) -> torch.Tensor:
+    """Add ``U(value)`` of a turn to the hue and, independently drawn, ``U(value)`` to the saturation."""
+    b = x.shape[0]
+    dh = uniform(*value, (b, 1, 1), generator, x.device, x.dtype)
+    ds = uniform(*value, (b, 1, 1), generator, x.device, x.dtype)
+    h, s, v = _hsv(x.clamp(0, 1))
+    return _rgb(((h + dh) % 1.0).unsqueeze(1), (s + ds).clamp_(0, 1).unsqueeze(1), v.unsqueeze(1)).clamp_(0, 1)
+
+
+def solarize(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5,
+             threshold: tuple[float, float] = (32 / 255, 128 / 255)) -> torch.Tensor:
+    """With probability ``p``: invert every value at or above ``t ~ U(threshold)``."""
+    b = x.shape[0]
+    on = coin(p, (b, 1, 1, 1), generator, x.device)
+    t = uniform(*threshold, (b, 1, 1, 1), generator, x.device, x.dtype)
+    return torch.where(on & (x >= t), 1.0 - x, x)
+
+
+def posterize(x: torch.Tensor, generator: torch.Generator | None = None,
+              bits: tuple[int, int] = (1, 8)) -> torch.Tensor:
+    """Keep the ``n ~ U{bits}`` most significant bits of each 8-bit value (PIL's posterize)."""
+    n = torch.randint(bits[0], bits[1] + 1, (x.shape[0], 1, 1, 1), generator=generator, device=x.device)
+    step = (2.0 ** (8 - n)).to(x.dtype)  # (B, 1, 1, 1) levels per bin
+    levels = (x.clamp(0, 1) * 255).round_()
+    return torch.floor(levels / step).mul_(step / 255.0)
+
+
+def invert(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``1 - x`` (no random parameter; ``generator`` is accepted for a uniform signature)."""
+    return 1.0 - x
+
+
+def autocontrast(x: torch.Tensor, generator: torch.Generator | None = None,
+                 cutoff: tuple[float, float] = (0.0, 0.2)) -> torch.Tensor:
+    """PIL ``ImageOps.autocontrast``: per channel, ignore a fraction ``c ~ U(cutoff)`` of the
+    darkest and of the brightest pixels and stretch the remaining range to [0, 1]."""
+    levels = _to_levels(x)
+    hist = _histograms(levels)  # (B, 3, 256)
+    n = hist.sum(-1, keepdim=True)  # (B, 3, 1)
+    c = uniform(*cutoff, (x.shape[0], 1, 1), generator, x.device, torch.float32)
+    cut = (n.float() * c).floor().long()  # pixels to ignore at each end
+    cdf = hist.cumsum(-1)
+    lo = (cdf > cut).float().argmax(-1, keepdim=True)  # first level kept
+    tail = n - cdf + hist  # pixels at or above each level
+    hi = 255 - (tail.flip(-1) > cut).float().argmax(-1, keepdim=True)  # last level kept
+    ramp = torch.arange(256, device=x.device).view(1, 1, 256)
+    scale = 255.0 / (hi - lo).clamp_min(1).float()
+    lut = ((ramp - lo).float() * scale).round().clamp(0, 255).long()
+    lut = torch.where(hi > lo, lut, ramp.expand_as(lut))  # flat channel: leave unchanged
+    return _apply_lut(levels, lut, x.dtype)
+
+
+def equalize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """PIL ``ImageOps.equalize`` per channel: level ``i -> (n_below(i) + step // 2) // step`` with
+    ``step = (N - count of the brightest used level) // 255``."""
+    levels = _to_levels(x)
+    hist = _histograms(levels)  # (B, 3, 256)
+    n = hist.sum(-1, keepdim=True)
+    ramp = torch.arange(256, device=x.device).view(1, 1, 256)
+    last = torch.where(hist > 0, ramp, torch.zeros_like(ramp)).amax(-1, keepdim=True)  # brightest used level
+    step = (n - hist.gather(-1, last)) // 255  # (B, 3, 1)
+    below = hist.cumsum(-1) - hist
+    lut = ((below + step // 2) // step.clamp_min(1)).clamp(max=255)
+    lut = torch.where(step > 0, lut, ramp.expand_as(lut))
+    return _apply_lut(levels, lut, x.dtype)
+
+
+def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
+                  degrees: tuple[float, float] = (-45.0, 45.0)) -> torch.Tensor:
+    """Rotate by ``U(degrees)`` about the centre; corners filled with black (imgaug's default)."""
+    angles = uniform(*degrees, (x.shape[0],), generator, x.device, x.dtype)
+    return rotate(x, angles, padding_mode="zeros").clamp(0, 1)
+
+
+#: The ten operations, in the order of DRAEM's ``augmenters`` list.
+DRAEM_AUGMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
+    "gamma_contrast": gamma_contrast,
+    "brightness": multiply_add_brightness,
+    "sharpness": sharpness,
+    "hue_saturation": hue_saturation,
+    "solarize": solarize,
+    "posterize": posterize,
+    "invert": invert,
+    "autocontrast": autocontrast,
+    "equalize": equalize,
+    "rotate": affine_rotate,
+}
+
+
+def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None, n_ops: int = 3,
+                  ops: dict[str, Callable[..., torch.Tensor]] | None = None,
+                  return_choices: bool = False, inplace: bool = False, exchangeable: bool = False):
+    """Apply ``n_ops`` distinct operations, in random order, to every sample (DRAEM's recipe).
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1] (anomaly source images).
+        generator: random source on the images' device.
+        n_ops: operations per sample (DRAEM: 3), at most ``len(ops)``.
+        ops: name -> ``fn(x, generator)``; default :data:`DRAEM_AUGMENTATIONS`.
+        return_choices: also return the ``(B, n_ops)`` long table of operation indices
+            (row ``i``: the operations applied to output ``i``, in order).
+        inplace: write into ``images`` (saves a copy when the caller owns the tensor).
+        exchangeable: the images are independent draws from a source, so which image gets which
+            draw of operations does not matter. The table of draws is then sorted, and samples
+            that share an operation are neighbours: each operation runs on slices of the batch
+            instead of gathered copies (faster, same distribution).
+
+    Returns:
+        ``(B, 3, H, W)`` float in [0, 1] (and the choices if asked).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> draem_augment(torch.rand(4, 3, 32, 32), g).shape
+        torch.Size([4, 3, 32, 32])
+    """
+    check_images(images)
+    check_generator(generator, images.device)
+    ops = DRAEM_AUGMENTATIONS if ops is None else ops
+    fns = list(ops.values())
+    if not 0 <= n_ops <= len(fns):
+        raise ValueError(f"n_ops must be between 0 and {len(fns)}, got {n_ops}.")
+    b, dev = images.shape[0], images.device
+    # n_ops distinct operations in random order: the first columns of a random permutation.
+    choices = torch.rand(b, len(fns), generator=generator, device=dev).argsort(1)[:, :n_ops]
+    table = choices.tolist()  # the one host round trip: which samples run which operation
+    x = images if inplace else images.clone()
+    if exchangeable:
+        table.sort()
+        choices = torch.tensor(table, device=dev, dtype=torch.long).view(b, n_ops)
+        for step in range(n_ops):
+            start = 0
+            while start < b:  # maximal runs of neighbours that share this step's operation
+                stop = start + 1
+                while stop < b and table[stop][step] == table[start][step]:
+                    stop += 1
+                x[start:stop] = fns[table[start][step]](x[start:stop], generator)
+                start = stop
+        return (x, choices) if return_choices else x
+    for step in range(n_ops):
+        for k, fn in enumerate(fns):
+            rows = [i for i in range(b) if table[i][step] == k]
+            if rows:
+                idx = torch.tensor(rows, device=dev)
+                x.index_copy_(0, idx, fn(x.index_select(0, idx), generator).to(x.dtype))
+    return (x, choices) if return_choices else x
+
+
+__all__ = [
+    "DRAEM_AUGMENTATIONS", "Jitter", "affine_rotate", "apply_jitter", "jitter_factors", "autocontrast", "check_generator", "check_images", "coin",
+    "color_jitter", "draem_augment", "equalize", "gamma_contrast", "hsv_to_rgb", "hue_saturation", "invert",
+    "luma", "multiply_add_brightness", "posterize", "rgb_to_hsv", "rotate", "sharpness", "solarize", "uniform",
+]

@@ -1,0 +1,160 @@
+"""DRAEM-style forgeries: a foreign texture blended into the image inside a Perlin blob.
+
+Zavrtanik, Kristan and Skočaj, "DRAEM -- A discriminatively trained reconstruction embedding
+for surface anomaly detection", ICCV 2021. To train a network that *segments* anomalies
+without ever seeing one, DRAEM forges them: it thresholds Perlin noise into an irregular mask
+``M``, takes an anomaly source image ``A`` (a DTD texture passed through three random
+augmentations) and blends it into the normal image ``I`` with an opacity ``beta``:
+
+    I_a = (1 - M) * I  +  (1 - beta) * M * I  +  beta * M * A.
+
+Outside the mask the image is untouched; inside it, ``beta = 1`` replaces the pixels with the
+texture and small ``beta`` leaves a faint, translucent stain. The network sees both, so it
+learns to find subtle anomalies as well as blatant ones.
+
+The recipe of the official code (``VitjanZ/DRAEM``, ``data_loader.py``), and what we do:
+
+=====================  =====================================  ====================================
+step                    DRAEM's code                           here (parameter)
+=====================  =====================================  ====================================
+leave normal            with probability 0.5                   ``p_normal=0.5``
+mask                    Perlin, ``2**a x 2**b`` cells,          same (``exponents=(0, 5)``,
+                        ``a, b ~ U{0..5}``, noise map turned    ``noise_rotation=(-90, 90)``,
+                        by ``U(-90, 90)``, threshold 0.5        ``threshold=0.5``)
+source                  a DTD image resized to 256 x 256       DTD if fetched, else built-in
+                                                               textures (``source="auto"``)
+source augmentation     3 of 10 imgaug operations              the same ten, batched (``n_augment``)
+opacity                 ``beta ~ U(0, 0.8)`` weighting ``I``   ``beta ~ U(0.1, 1.0)`` weighting
+                        (i.e. ``A`` weighted by 0.2 to 1)      ``A``, as the paper (``beta``)
+image rotation          ``U(-90, 90)`` with probability 0.3    off by default (``p_rotate``)
+=====================  =====================================  ====================================
+
+Two notes. The paper writes ``beta ~ U(0.1, 1)`` on the texture; the code draws the weight
+of the *image* from ``U(0, 0.8)``, which is a texture weight in ``U(0.2, 1)``; both are one
+parameter away (``beta=(0.2, 1.0)`` reproduces the code). And a mask can come out empty when
+the noise of a coarse lattice never exceeds 0.5 (about 5 % of draws at 256 px): DRAEM keeps
+such samples as normal ones, and so do we (``Forged.labels`` reads 0 for them).
+
+The image rotation of DRAEM's code is augmentation of the *normal* image, not part of the
+anomaly; when ``p_rotate > 0`` the rotated clean images are returned as ``Forged.originals``
+(the reconstruction target) and the mask contract holds against them.
+
+Speed: the whole batch is forged at once; the only host round trips are reading which samples
+stay normal or get turned (so no work is spent on the others) and the augmentation choices (see
+:func:`~anolearn.forge.augment.draem_augment`; the source images are independent draws, so the
+samples that share an operation are made neighbours and processed as one slice).
+"""
+from __future__ import annotations
+
+import torch
+
+from .augment import check_generator, check_images, coin, draem_augment, rotate, uniform
+from .perlin import perlin_mask
+from .result import Forged
+from .sources import AnomalySource, resolve_source
+
+
+def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
+                source: AnomalySource | str | torch.Tensor = "auto", p_normal: float = 0.5,
+                beta: tuple[float, float] = (0.1, 1.0), threshold: float = 0.5,
+                exponents: tuple[int, int] = (0, 5), noise_rotation: tuple[float, float] | None = (-90.0, 90.0),
+                n_augment: int = 3, p_rotate: float = 0.0, rotation: tuple[float, float] = (-90.0, 90.0)) -> Forged:
+    """Forge DRAEM-style anomalies into a batch of normal images.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1].
+        generator: random source on the images' device (None = torch's global one).
+        source: anomaly source (see :func:`~anolearn.forge.sources.resolve_source`).
+        p_normal: probability of leaving a sample normal.
+        beta: range of the texture's opacity inside the mask.
+        threshold: Perlin threshold (DRAEM: 0.5).
+        exponents: inclusive range of the lattice exponents ``a, b`` (cells ``2**a x 2**b``).
+        noise_rotation: range in degrees the noise is turned by; None = no turn.
+        n_augment: augmentations applied to each source image (0 to 10).
+        p_rotate: probability of first turning the normal image itself (DRAEM's code: 0.3).
+        rotation: range in degrees of that turn (black corners, as imgaug's default).
+
+    Returns:
+        :class:`Forged`: ``images`` forged, ``masks`` 1 inside the blended blob, ``originals``
+        the clean images (the input, or its rotated version where ``p_rotate`` fired).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> out = draem_forge(torch.rand(8, 3, 64, 64), g, source="textures")
+        >>> out.images.shape, out.masks.shape
+        (torch.Size([8, 3, 64, 64]), torch.Size([8, 1, 64, 64]))
+    """
+    check_images(images)
+    check_generator(generator, images.device)
+    if not 0 <= p_normal <= 1 or not 0 <= p_rotate <= 1:
+        raise ValueError(f"p_normal and p_rotate must be probabilities, got {p_normal} and {p_rotate}.")
+    if not 0 <= beta[0] <= beta[1] <= 1:
+        raise ValueError(f"beta must satisfy 0 <= low <= high <= 1, got {beta}.")
+    src = resolve_source(source)
+    b, _, h, w = images.shape
+    dev = images.device
+
+    clean = images
+    if p_rotate > 0:
+        turn = coin(p_rotate, (b,), generator, dev)
+        angles = uniform(*rotation, (b,), generator, dev)
+        which = turn.nonzero().squeeze(1)  # host round trip: turn only the samples that drew it
+        if which.numel():
+            turned = rotate(images.index_select(0, which), angles.index_select(0, which), padding_mode="zeros")
+            clean = images.index_copy(0, which, turned.clamp_(0, 1))
+
+    normal = coin(p_normal, (b,), generator, dev)
+    idx = (~normal).nonzero().squeeze(1)  # host round trip: how many samples to forge
+    k = idx.numel()
+    masks = torch.zeros(b, 1, h, w, device=dev, dtype=images.dtype)
+    if k == 0:
+        return Forged(clean, masks, clean)
+
+    x = clean.index_select(0, idx)  # (k, 3, H, W) the samples to forge
+    m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
+                    rotation=noise_rotation).to(images.dtype)  # (k, 1, H, W)
+    anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype)  # (k, 3, H, W)
+    if n_augment:
+        anomaly = draem_augment(anomaly, generator, n_ops=n_augment, inplace=True, exchangeable=True)
+    opacity = uniform(*beta, (k, 1, 1, 1), generator, dev, images.dtype)
+    # I + beta M (A - I): inside M this is (1 - beta) I + beta A; outside, I + 0 = I exactly
+    forged = anomaly.sub_(x).mul_(opacity * m).add_(x)  # in place: the anomaly tensor is ours
+
+    out = clean.index_copy(0, idx, forged)
+    masks.index_copy_(0, idx, m)
+    return Forged(out, masks, clean)
+
+
+class DraemForger:
+    """Callable DRAEM-style forger: :func:`draem_forge` with its parameters fixed.
+
+    The anomaly source is resolved once (``"auto"``: DTD when fetched, else the built-in
+    textures), so the texture bank or DTD file list is built on the first call only.
+
+    Example:
+        >>> forger = DraemForger(source="textures", p_normal=0.5, beta=(0.1, 1.0))
+        >>> out = forger(torch.rand(4, 3, 64, 64), generator=torch.Generator().manual_seed(0))
+        >>> out.masks.shape
+        torch.Size([4, 1, 64, 64])
+    """
+
+    def __init__(self, source: AnomalySource | str | torch.Tensor = "auto", p_normal: float = 0.5,
+                 beta: tuple[float, float] = (0.1, 1.0), threshold: float = 0.5, exponents: tuple[int, int] = (0, 5),
+                 noise_rotation: tuple[float, float] | None = (-90.0, 90.0), n_augment: int = 3,
+                 p_rotate: float = 0.0, rotation: tuple[float, float] = (-90.0, 90.0)):
+        self.source = resolve_source(source)
+        self.params = dict(p_normal=p_normal, beta=tuple(beta), threshold=threshold, exponents=tuple(exponents),
+                           noise_rotation=None if noise_rotation is None else tuple(noise_rotation),
+                           n_augment=n_augment, p_rotate=p_rotate, rotation=tuple(rotation))
+        if not 0 <= p_normal <= 1 or not 0 <= p_rotate <= 1:
+            raise ValueError(f"p_normal and p_rotate must be probabilities, got {p_normal} and {p_rotate}.")
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Forged:
+        return draem_forge(images, generator, source=self.source, **self.params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"DraemForger(source={self.source!r}, {args})"
+
+
+__all__ = ["DraemForger", "draem_forge"]
