@@ -11,7 +11,9 @@ originals. Each comes as a plain function and as a small callable class with its
   (DTD when fetched, else built-in offline textures);
 * :mod:`.cutpaste` -- CutPaste, CutPaste-Scar and their union (Li et al., CVPR 2021);
 * :mod:`.hard_augment` -- AnoSeg's CutPaste from a hard-augmented copy (Song et al., 2021);
-* :mod:`.augment` -- batched colour jitter and DRAEM's ten source augmentations.
+* :mod:`.augment` -- batched colour jitter and DRAEM's ten source augmentations;
+* :mod:`.sam` -- SGSF's Saliency Augmentation Module: Perlin forgeries inside the salient region;
+* :mod:`.cutswap` -- CutSwap: two similar salient patches swapped (Qin et al.).
 """
 from .augment import DRAEM_AUGMENTATIONS, color_jitter, draem_augment, rotate
 from .cutpaste import (
@@ -25,8 +27,10 @@ from .cutpaste import (
 )
 from .draem import DraemForger, draem_forge
 from .hard_augment import HardAugment, hard_augment, hard_augmentations
+from .cutswap import CutSwap, cutswap, swap_patches
 from .perlin import perlin_mask, perlin_noise
 from .result import Forged
+from .sam import SaliencyAugment, saliency_perlin_masks, sam_forge
 from .sources import (
     DTDSource,
     TensorSource,
@@ -38,6 +42,6 @@ from .sources import (
 __all__ = [
     "DRAEM_AUGMENTATIONS", "CutPaste", "CutPasteScar", "CutPasteUnion", "DTDSource", "DraemForger", "Forged",
     "HardAugment", "TensorSource", "TextureSource", "color_jitter", "cutpaste", "cutpaste_3way", "cutpaste_scar",
-    "cutpaste_union", "draem_augment", "draem_forge", "dtd_available", "hard_augment", "hard_augmentations",
+    "cutpaste_union", "CutSwap", "cutswap", "swap_patches", "SaliencyAugment", "saliency_perlin_masks", "sam_forge", "draem_augment", "draem_forge", "dtd_available", "hard_augment", "hard_augmentations",
     "perlin_mask", "perlin_noise", "resolve_source", "rotate",
 ]
