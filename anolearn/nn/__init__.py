@@ -1,0 +1,32 @@
+"""Building blocks shared by the reconstruction-based methods (RIAD, SSM, DRAEM, SGSF).
+
+* :mod:`~anolearn.nn.unet`: a configurable U-Net with hooks for per-scale conditioning blocks.
+* :mod:`~anolearn.nn.ssim`: SSIM map, score and loss (Gaussian window 11, sigma 1.5, per channel).
+* :mod:`~anolearn.nn.msgms`: multi-scale gradient magnitude similarity, loss and anomaly map.
+"""
+from .msgms import (
+    GMS_C,
+    gms_map,
+    gradient_magnitude,
+    median_filter3,
+    msgms_loss,
+    msgms_map,
+)
+from .ssim import gaussian_window, ssim, ssim_loss, ssim_map
+from .unet import DownBlock, UNet, UpBlock
+
+__all__ = [
+    "GMS_C",
+    "DownBlock",
+    "UNet",
+    "UpBlock",
+    "gaussian_window",
+    "gms_map",
+    "gradient_magnitude",
+    "median_filter3",
+    "msgms_loss",
+    "msgms_map",
+    "ssim",
+    "ssim_loss",
+    "ssim_map",
+]
