@@ -83,6 +83,26 @@ PROFILES: dict[str, Profile] = {
             # A random 16k-patch memory keeps the CPU search short (0.822 vs 0.829 mean image AUROC
             # with the full ~61k-patch bank on the synthetic quick profile).
             "feature_knn": {"k": 1, "layers": (2, 4, 10), "sigma": 2.0, "max_bank": 16384},
+            # AnoSeg (chapter 7): Table 6's networks at 1/8 width, run at 64 x 64 with the paper's 8 x 8
+            # bottleneck, Adam 2e-4, 250 steps (~30 s on one CPU thread); maps are resized back for the metrics.
+            "anoseg": {"steps": 250, "batch_size": 8, "input_size": 64, "width": 0.125, "bottleneck": 8,
+                       "lr": 2e-4, "detector_steps": 100, "score_sigma": 4.0, "log_every": 10},
+            # CutPaste / CutSwap (chapter 9): a narrow one-block-per-stage ResNet from scratch, trained on
+            # random 64 px crops with Adam; 32 px patches at stride 16 for the maps. Same budget for both.
+            "cutpaste": {"forger": "cutpaste", "width": 16, "blocks": (1, 1, 1, 1), "head": (128,), "steps": 250,
+                         "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "train_crop": 64,
+                         "patch_size": 32, "patch_stride": 16, "patch_sigma": 8.0},
+            "cutswap": {"forger": "cutswap", "width": 16, "blocks": (1, 1, 1, 1), "head": (128,), "steps": 250,
+                        "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "train_crop": 64,
+                        "patch_size": 32, "patch_stride": 16, "patch_sigma": 8.0},
+            # RIAD / SSM (chapters 10-11): a narrow U-Net (8-16-32-64-64) trained on 64 px crops with a 10x
+            # larger lr than the papers: about 90 s of training per category on one CPU thread (width 16
+            # for 150 steps took as long and reached a higher training loss).
+            "riad": {"ks": (2, 4, 8, 16), "base_width": 8, "depth": 4, "steps": 300, "batch_size": 8,
+                     "train_crop": 64, "lr": 1e-3, "lr_milestones": (0.8,), "sigma": 7.0},
+            "ssm": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 300, "batch_size": 8,
+                    "train_crop": 64, "lr": 1e-3, "lr_milestones": (0.8,), "refine_steps": 2, "ratio": 0.8,
+                    "sigma": 7.0, "val_fraction": 0.1},
         },
     ),
     "full": Profile(
@@ -95,6 +115,31 @@ PROFILES: dict[str, Profile] = {
         batch_size=16,
         schedules={
             "feature_knn": {"k": 1, "layers": (2, 4, 10), "sigma": 2.0},
+            # AnoSeg: Table 6 at full width, 256 x 256 (paper); our choices (the paper gives no optimiser or
+            # schedule): Adam 2e-4 / betas (0.5, 0.999), 4000 steps of 16 images, detection GAN 2000 steps.
+            "anoseg": {"steps": 4000, "batch_size": 16, "input_size": 256, "width": 1.0, "bottleneck": 8,
+                       "lr": 2e-4, "detector_steps": 2000, "score_sigma": 4.0, "log_every": 50},
+            # CutPaste's settings (Li et al. 2021, via secondary sources): ResNet-18 from scratch, 32 images
+            # per class and step, SGD 0.03 / momentum 0.9 / cosine, 256 epochs x 256 steps; patch maps from
+            # 32 px patches at stride 4. CutSwap (abstract only) gets the same protocol.
+            "cutpaste": {"forger": "cutpaste", "width": 64, "blocks": (2, 2, 2, 2), "head": (512, 128),
+                         "steps": 65536, "batch_size": 32, "optimizer": "sgd", "lr": 0.03, "momentum": 0.9,
+                         "weight_decay": 3e-5, "patch_size": 32, "patch_stride": 4, "patch_sigma": 4.0},
+            "cutswap": {"forger": "cutswap", "width": 64, "blocks": (2, 2, 2, 2), "head": (512, 128),
+                        "steps": 65536, "batch_size": 32, "optimizer": "sgd", "lr": 0.03, "momentum": 0.9,
+                        "weight_decay": 3e-5, "patch_size": 32, "patch_stride": 4, "patch_sigma": 4.0},
+            # RIAD (Zavrtanik et al. 2021; plutoyuxie's re-implementation): U-Net 64, transposed convs,
+            # K = {2, 4, 8, 16}, Adam 1e-4 / wd 1e-5, batch 4, 300 epochs, lr x0.1 at epoch 250.
+            "riad": {"ks": (2, 4, 8, 16), "base_width": 64, "depth": 4, "up_mode": "transpose", "epochs": 300,
+                     "batch_size": 4, "lr": 1e-4, "weight_decay": 1e-5, "lr_milestones": (249 / 300,),
+                     "sigma": 7.0},
+            # SSM (official code, MediaBrain-SJTU/SSM): U-Net 64 with mask blocks, k in {2, 4, 8}, batch 32,
+            # Adam 1e-4 / wd 1e-5, lr x0.1 at epochs 15/30/45 (as fractions), T = 2, ratio 0.8, sigma 7.
+            # The code's 50 epochs are for Retinal-OCT's 26k images (benchmarks/ssm_retinal_oct.py uses
+            # them); on a few hundred images they would be ~400 steps, so we take RIAD's 300 epochs.
+            "ssm": {"ks": (2, 4, 8), "base_width": 64, "depth": 4, "epochs": 300, "batch_size": 32, "lr": 1e-4,
+                    "weight_decay": 1e-5, "lr_milestones": (0.28, 0.58, 0.88), "w_mask": 1.0, "refine_steps": 2,
+                    "ratio": 0.8, "sigma": 7.0, "val_fraction": 0.1},
         },
     ),
 }
