@@ -9,9 +9,20 @@ this package, which prints which property failed and on what input.
 assignment   book part             the student implements            check
 ===========  ====================  ===============================  ==============================
 A1           I, data and metrics   ``aupro(masks, maps, fpr_limit)``  :func:`check_aupro`
+A2           II, forging           ``perlin_noise(gradients, size)``  :func:`check_perlin`
+A3           III, saliency         ``layercam(activations,``          :func:`check_layercam`
+                                   ``gradients, size)``
+A4           IV, segmentation      ``masked_reconstruction_loss(``    :func:`check_masked_loss`
+                                   ``x_hat, x, A)``
+A5           V, masking            ``grid_masks(k, size, n,``         :func:`check_grid_masks`
+                                   ``generator)``
 ===========  ====================  ===============================  ==============================
 """
 from .a1_aupro import check_aupro
+from .a2_perlin import check_perlin
+from .a3_layercam import check_layercam
+from .a4_masked_loss import check_masked_loss
+from .a5_grid_masks import check_grid_masks
 from .feedback import (
     AssignmentIncomplete,
     CheckFailed,
@@ -24,7 +35,11 @@ from .feedback import (
 #: prove that every check fails on the student stub and passes on the instructor solution.
 ASSIGNMENTS = {
     "a1_aupro": ("aupro", check_aupro),
+    "a2_perlin": ("perlin_noise", check_perlin),
+    "a3_layercam": ("layercam", check_layercam),
+    "a4_masked_loss": ("masked_reconstruction_loss", check_masked_loss),
+    "a5_grid_masks": ("grid_masks", check_grid_masks),
 }
 
 __all__ = ["ASSIGNMENTS", "AssignmentIncomplete", "CheckFailed", "CheckResult", "Feedback", "check_aupro",
-           "run_checks"]
+           "check_grid_masks", "check_layercam", "check_masked_loss", "check_perlin", "run_checks"]
