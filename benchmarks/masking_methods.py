@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "image_auroc_max: max of map; image_auroc_official: SSM's test-set min-max combination; "
         "*_t1: SSM without refinement (first pass, max of map)",
         "",
+        "",  # a blank line before the table, or Markdown reads it as part of the last bullet
     ])
     print("\n" + header + table)
     if not args.no_write:
