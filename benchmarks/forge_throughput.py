@@ -22,6 +22,7 @@ Examples::
 
     python benchmarks/forge_throughput.py                       # CPU (and CUDA if present)
     python benchmarks/forge_throughput.py --threads 1,2 --repeats 20
+    python benchmarks/forge_throughput.py --threads 1 --runs 3     # whole measurement 3 times, pooled
     python benchmarks/forge_throughput.py --no-write            # print only
 
 The markdown table is printed and written to ``benchmarks/results/forge_throughput.md``.
@@ -41,9 +42,10 @@ from pathlib import Path
 import torch
 
 try:
-    import anolearn  # noqa: F401
+    import anolearn
 except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import anolearn
 
 from anolearn.forge import CutPasteUnion, DraemForger, HardAugment, TextureSource
 
@@ -55,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     p.add_argument("--repeats", type=int, default=10, help="timed rounds per forger (default 10)")
+    p.add_argument("--runs", type=int, default=1,
+                   help="repeat the whole interleaved measurement this many times; the table pools all rounds (default 1)")
     p.add_argument("--threads", default=None,
                    help="torch threads, or a comma-separated list to time each, e.g. 1,2 (default: torch's default)")
     p.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda if present)")
@@ -146,6 +150,37 @@ def table(times: dict[str, list[float]], batch: int, device: str) -> str:
     return "\n".join(lines)
 
 
+def ratio_summary(times: dict[str, list[float]], batch: int) -> str:
+    """The first anolearn DRAEM forger's ratio to each anomalib setting, for one run."""
+    rates = {name: batch / statistics.median(t) for name, t in times.items()}
+    ref = {k: v for k, v in rates.items() if k.startswith("anomalib")}
+    ours = next((k for k in rates if k.startswith("anolearn DraemForger")), None)
+    if not ref or ours is None:
+        return "no anomalib"
+    return f"{rates[ours]:.0f} images/s, " + " / ".join(f"{rates[ours] / r:.1f}x" for r in ref.values())
+
+
+TARGET = 5.0  # issue 3: anolearn's DRAEM forger at least 5x anomalib's on the CPU
+
+
+def verdict(times: dict[str, list[float]], batch: int) -> str:
+    """One line per anolearn DRAEM forger: its ratio to the slowest and fastest anomalib setting."""
+    rates = {name: batch / statistics.median(t) for name, t in times.items()}
+    ref = {k: v for k, v in rates.items() if k.startswith("anomalib")}
+    if not ref:
+        return ""
+    lines = []
+    for name, rate in rates.items():
+        if name.startswith("anolearn DraemForger"):
+            ratios = {ref_name: rate / r for ref_name, r in ref.items()}
+            passed = [ref_name for ref_name, v in ratios.items() if v >= TARGET]
+            met = ("met" if len(passed) == len(ratios) else
+                   f"met only against {', '.join(passed)}" if passed else "not met")
+            lines.append(f"- {name}: {min(ratios.values()):.1f}x to {max(ratios.values()):.1f}x anomalib; "
+                         f"target >= {TARGET:.0f}x: {met}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
@@ -175,8 +210,18 @@ def main(argv: list[str] | None = None) -> int:
                 torch.manual_seed(0)  # anomalib draws from torch's global generator
                 images = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
                 forgers = make_forgers(device, args.size, texture_dir, use_anomalib)
-                times = time_forgers(forgers, images.to(device), args.repeats)
+                times: dict[str, list[float]] = {k: [] for k in forgers}
+                per_run = []
+                for run in range(args.runs):  # whole measurement repeated: load changes between runs
+                    run_times = time_forgers(forgers, images.to(device), args.repeats)
+                    for k, v in run_times.items():
+                        times[k] += v
+                    per_run.append(f"  - run {run + 1} (load {load_average()}): " + ratio_summary(run_times, args.batch))
                 md = f"**{name}, {threads} torch thread(s)**\n\n" + table(times, args.batch, name)
+                if verdict(times, args.batch):
+                    md += "\n\n" + verdict(times, args.batch)
+                if args.runs > 1:
+                    md += "\n- the same, run by run (median of each run's rounds):\n" + "\n".join(per_run)
                 sections.append(md)
                 print(md + "\n", flush=True)
     load_after = load_average()
@@ -186,12 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         "# Forger throughput",
         "",
         f"Batch {args.batch} x 3 x {args.size} x {args.size} float32 (random values; forging cost does not "
-        f"depend on content), median of {args.repeats} interleaved rounds after one warm-up call each.",
+        f"depend on content), median of {args.repeats} interleaved rounds"
+        + (f" in each of {args.runs} runs (pooled)" if args.runs > 1 else "") + " after one warm-up call each.",
         "",
         f"- command: `{command}`",
         f"- machine: {cpu_name()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
-        f"- torch {torch.__version__} (thread counts timed: {', '.join(map(str, thread_counts))}); anomalib {anomalib_version}",
+        f"- torch {torch.__version__} (thread counts timed: {', '.join(map(str, thread_counts))}); anomalib {anomalib_version}; "
+        f"anolearn imported from `{Path(anolearn.__file__).resolve().parent}`",
         f"- load average (1, 5, 15 min) before: {load_before}; after: {load_after} "
         "(other processes sharing the cores make every number lower and noisier)",
     ]

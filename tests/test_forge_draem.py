@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from anolearn.forge import (
     draem_forge,
 )
 from anolearn.forge import augment as A
+from anolearn.forge.perlin import perlin_mask
 from anolearn.forge.sources import PHOTOS, dtd_available, resolve_source
 
 
@@ -205,6 +207,48 @@ def test_each_sample_gets_its_listed_operations_in_order():
             assert torch.allclose(out[i], ref[0], atol=1e-6)
         if exchangeable:  # sorted draws: samples sharing an operation are neighbours
             assert choices.tolist() == sorted(choices.tolist())
+
+
+def fixed_draem_ops() -> dict:
+    """DRAEM's ten operations with every random parameter pinned: the outcome depends only on
+    which operations run in which order, so two evaluation strategies can be compared exactly."""
+    P = functools.partial
+    return {"gamma": P(A.gamma_contrast, gamma=(1.5, 1.5)), "brightness": P(A.multiply_add_brightness, mul=(1.1, 1.1), add=(0.05, 0.05)),
+            "sharpness": P(A.sharpness, factor=(1.7, 1.7)), "hue": P(A.hue_saturation, value=(0.1, 0.1)),
+            "solarize": P(A.solarize, p=1.0, threshold=(0.4, 0.4)), "posterize": P(A.posterize, bits=(3, 3)),
+            "invert": A.invert, "autocontrast": P(A.autocontrast, cutoff=(0.05, 0.05)), "equalize": A.equalize,
+            "rotate": P(A.affine_rotate, degrees=(30.0, 30.0))}
+
+
+@pytest.mark.parametrize("exchangeable", [False, True])
+def test_augmenting_only_the_masked_pixels_is_exact(exchangeable):
+    # where=mask evaluates the chains on the masked pixels only (whole images where a step reads
+    # one): it must equal the whole-image chain, applied to each sample, at every masked pixel
+    ops, fns = fixed_draem_ops(), list(fixed_draem_ops().values())
+    x = torch.rand(60, 3, 30, 38, generator=gen(29))
+    m = perlin_mask((60, 30, 38), generator=gen(30), rotation=(-90, 90))
+    m[0] = 0  # an empty mask
+    m[1] = 1  # a full one
+    out, choices = draem_augment(x, gen(31), ops=ops, return_choices=True, exchangeable=exchangeable, where=m)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    for i, row in enumerate(choices.tolist()):
+        ref = x[i:i + 1]
+        for k in row:
+            ref = fns[k](ref, None)
+        inside = m[i].expand_as(x[i]) > 0.5
+        assert torch.equal(out[i][inside], ref[0][inside]), (i, row)
+    # with the library's random operations: same shapes, range and choices statistics
+    out, choices = draem_augment(x, gen(32), return_choices=True, exchangeable=True, where=m)
+    assert out.min() >= 0 and out.max() <= 1 and all(len(set(r)) == 3 for r in choices.tolist())
+
+
+def test_packed_pixels_are_the_masked_augmentation():
+    x = torch.rand(12, 3, 24, 24, generator=gen(33))
+    m = perlin_mask((12, 24, 24), generator=gen(34), rotation=(-90, 90))
+    dense = draem_augment(x.clone(), gen(35), exchangeable=True, where=m)
+    packed, rows, pos, slot = A.draem_augment_pixels(x.clone(), m, gen(35))
+    assert torch.equal(packed[rows, :, 0, slot], dense.view(12, 3, -1)[rows, :, pos])
+    assert rows.numel() == int(m.sum())
 
 
 def test_color_jitter():

@@ -178,3 +178,24 @@ def test_cuda_matches_cpu_formula():
     g = torch.Generator(device="cuda").manual_seed(0)
     noise = perlin_noise((4, 64, 64), generator=g, rotation=(-90, 90))
     assert noise.is_cuda and noise.abs().max() <= 1
+
+
+def test_grouped_evaluation_matches_one_product():
+    # samples grouped by the lattice columns they reach give the same noise as one big product
+    from anolearn.forge.perlin import _grouped_noise
+
+    scales = torch.tensor([[1.0, 32.0], [4.0, 1.0], [32.0, 2.0], [2.0, 32.0], [8.0, 8.0]])
+    grads = lattice_gradients(5, 70, 70, gen(16))
+    one = lattice_noise(grads, scales, (64, 64), (90, 90))
+    grouped = _grouped_noise(grads, scales, (64, 64), (90, 90))
+    assert torch.allclose(grouped, one, atol=1e-5)
+
+
+def test_fast_affine_grid_matches_torch():
+    from anolearn.forge.augment import affine_grid
+
+    theta = torch.randn(4, 2, 3, generator=gen(17))
+    for align in (True, False):
+        for h, w in [(7, 9), (32, 20)]:
+            ref = torch.nn.functional.affine_grid(theta, [4, 1, h, w], align_corners=align)
+            assert torch.allclose(affine_grid(theta, h, w, align_corners=align), ref, atol=1e-5)

@@ -28,7 +28,11 @@ drawn without replacement, in random order, from a list of ten (imgaug operation
 Every operation draws its parameters per sample from a ``torch.Generator``, works on a
 whole batch at once and keeps values in [0, 1]. :func:`draem_augment` applies three of them
 to each sample; the only host round trip is one read of the ``(B, 3)`` table of choices, so
-that each operation runs once per step on the samples that chose it.
+that each operation runs once per step on the samples that chose it. With ``where`` (a mask
+of the pixels that will be used, as in DRAEM's blend) the chain is evaluated exactly at those
+pixels only: whole images up to the last step that reads a whole image (sharpness and rotation
+read a neighbourhood, autocontrast and equalize a histogram), then the remaining pointwise
+steps on the masked pixels alone.
 
 Deviations from imgaug, for speed and simplicity: we work in float RGB, not uint8 (the
 histogram operations quantise to 256 levels internally, as PIL does); brightness changes the
@@ -43,6 +47,7 @@ inputs and drawing random numbers.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -118,9 +123,14 @@ def _hsv(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     delta = maxc - torch.minimum(torch.minimum(r, g), b)
     s = delta / maxc.clamp_min(1e-12)  # 0 where the pixel is black (delta is 0 there too)
     d = delta.clamp_min(1e-12)  # grey pixels: every numerator below is 0, so hue is 0
-    h = torch.where(maxc == r, (g - b) / d, torch.where(maxc == g, 2.0 + (b - r) / d, 4.0 + (r - g) / d))
-    h = h / 6.0
-    return torch.where(h < 0, h + 1.0, h), s, maxc
+    # hue * 6 = (g - b) / d if r is the maximum, else 2 + (b - r) / d if g is, else 4 + (r - g) / d;
+    # the branch is chosen with 0/1 weights (torch.where is several times slower on the CPU)
+    is_r = (maxc == r).to(images.dtype)
+    is_g = (maxc == g).to(images.dtype).mul_(1.0 - is_r)
+    is_b = (1.0 - is_r).sub_(is_g)
+    h = (g - b).mul_(is_r).add_((b - r).mul_(is_g)).add_((r - g).mul_(is_b)).div_(d)
+    h = h.add_(is_g.mul_(2.0)).add_(is_b.mul_(4.0)).div_(6.0)
+    return h.add_((h < 0).to(h.dtype)), s, maxc  # negative hues wrap round: h + 1
 
 
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
@@ -133,8 +143,9 @@ def _rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)`` hue in [0, 1), saturation, value -> ``(B, 3, H, W)`` RGB."""
     n = torch.tensor([5.0, 3.0, 1.0], device=h.device, dtype=h.dtype).view(1, 3, 1, 1)
     k = n + 6.0 * h  # (B, 3, H, W) in [n, n + 6)
-    k = torch.where(k >= 6.0, k - 6.0, k)
-    return v - (v * s) * torch.minimum(k, 4.0 - k).clamp_(0, 1)
+    k.sub_((k >= 6.0).to(k.dtype).mul_(6.0))  # mod 6 (in place: big allocations are slow on the CPU)
+    t = torch.minimum(k, 4.0 - k).clamp_(0, 1).mul_(v * s)
+    return t.neg_().add_(v)  # v - v s clamp(min(k, 4 - k), 0, 1)
 
 
 # ----------------------------------------------------------------------------- colour jitter
@@ -233,6 +244,60 @@ def color_jitter(images: torch.Tensor, brightness: float | tuple[float, float] =
 
 
 # ----------------------------------------------------------------------------- geometry
+def _normalised(i: torch.Tensor, n: int, align_corners: bool) -> torch.Tensor:
+    """Pixel indices (float) along an axis of ``n`` pixels -> grid_sample's [-1, 1] coordinates."""
+    if align_corners:
+        return i * (2.0 / (n - 1)) - 1.0 if n > 1 else i
+    return (2.0 * i + 1.0) / n - 1.0
+
+
+def _affine_points(theta: torch.Tensor, xn: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
+    """``theta @ (x, y, 1)`` for normalised coordinates ``xn``, ``yn`` of shapes ``(1 or B, P, Q)``
+    broadcasting to ``(B, P, Q)``; returns ``(B, P, Q, 2)`` as ``(x, y)``."""
+    b = theta.shape[0]
+    shape = torch.broadcast_shapes((b, 1, 1), xn.shape, yn.shape)
+    grid = torch.empty(*shape, 2, device=theta.device, dtype=theta.dtype)
+    for k in range(2):  # grid[..., k] = theta[k, 0] x + theta[k, 1] y + theta[k, 2]
+        col = theta[:, k, 0].view(b, 1, 1) * xn + theta[:, k, 2].view(b, 1, 1)
+        row = theta[:, k, 1].view(b, 1, 1) * yn
+        torch.add(col, row, out=grid[..., k])
+    return grid
+
+
+def affine_grid(theta: torch.Tensor, height: int, width: int, align_corners: bool = False) -> torch.Tensor:
+    """``F.affine_grid(theta, (B, C, H, W), align_corners)`` built by broadcasting.
+
+    The sampling point of output pixel ``(y, x)`` is ``theta @ (x_n, y_n, 1)``, a sum of a
+    per-column and a per-row term, so the grid is two outer sums instead of torch's
+    ``(B, H W, 3) x (B, 3, 2)`` matrix product (several times faster on the CPU; same values
+    up to float rounding).
+
+    Args:
+        theta: ``(B, 2, 3)`` affine maps in normalised coordinates.
+        height, width: output size.
+        align_corners: as :func:`torch.nn.functional.affine_grid`.
+
+    Returns:
+        ``(B, H, W, 2)`` sampling grid as ``(x, y)`` in [-1, 1] coordinates.
+    """
+    kw = dict(device=theta.device, dtype=theta.dtype)
+    xn = _normalised(torch.arange(width, **kw), width, align_corners).view(1, 1, width)
+    yn = _normalised(torch.arange(height, **kw), height, align_corners).view(1, height, 1)
+    return _affine_points(theta, xn, yn)
+
+
+def _rotation_theta(degrees: torch.Tensor, height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, 2, 3)`` maps (output -> input, normalised coordinates) turning an image about its centre."""
+    t = torch.deg2rad(degrees.to(dtype))
+    cos, sin = torch.cos(t), torch.sin(t)
+    # affine_grid maps output to input in normalised coordinates; rotating in *pixels* on a
+    # non-square image needs the aspect correction S^-1 R S with S = diag(W/2, H/2).
+    theta = torch.zeros(degrees.shape[0], 2, 3, device=degrees.device, dtype=dtype)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * height / width
+    theta[:, 1, 0], theta[:, 1, 1] = sin * width / height, cos
+    return theta
+
+
 def rotate(images: torch.Tensor, degrees: torch.Tensor, padding_mode: str = "zeros",
            mode: str = "bilinear") -> torch.Tensor:
     """Rotate each image about its centre by its own angle (counter-clockwise on screen).
@@ -247,21 +312,14 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor, padding_mode: str = "zer
     Returns:
         ``(B, C, H, W)``.
     """
-    b, _, h, w = images.shape
-    t = torch.deg2rad(degrees.to(images.dtype))
-    cos, sin = torch.cos(t), torch.sin(t)
-    # affine_grid maps output to input in normalised coordinates; rotating in *pixels* on a
-    # non-square image needs the aspect correction S^-1 R S with S = diag(W/2, H/2).
-    theta = torch.zeros(b, 2, 3, device=images.device, dtype=images.dtype)
-    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * h / w
-    theta[:, 1, 0], theta[:, 1, 1] = sin * w / h, cos
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)  # (B, H, W, 2)
+    _, _, h, w = images.shape
+    grid = affine_grid(_rotation_theta(degrees, h, w, images.dtype), h, w, align_corners=False)  # (B, H, W, 2)
     return F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
 # ----------------------------------------------------------------------------- the ten DRAEM operations
 def _to_levels(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round().long()  # (B, 3, H, W) in 0..255
+    return torch.clamp(x, 0, 1).mul_(255).round_().long()  # (B, 3, H, W) in 0..255
 
 
 def _histograms(levels: torch.Tensor) -> torch.Tensor:
@@ -283,7 +341,7 @@ def gamma_contrast(x: torch.Tensor, generator: torch.Generator | None = None,
                    gamma: tuple[float, float] = (0.5, 2.0)) -> torch.Tensor:
     """``x ** g`` with ``g ~ U(gamma)`` per sample and channel."""
     g = uniform(*gamma, (x.shape[0], 3, 1, 1), generator, x.device, x.dtype)
-    return x.clamp(0, 1) ** g
+    return torch.clamp(x, 0, 1).pow_(g)
 
 
 def multiply_add_brightness(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -294,7 +352,7 @@ def multiply_add_brightness(x: torch.Tensor, generator: torch.Generator | None =
     m = uniform(*mul, (b, 1, 1, 1), generator, x.device, x.dtype)
     a = uniform(*add, (b, 1, 1, 1), generator, x.device, x.dtype)
     y = luma(x)
-    return (x + (m * y + a).clamp(0, 1) - y).clamp(0, 1)
+    return (x + (m * y + a).clamp_(0, 1)).sub_(y).clamp_(0, 1)
 
 
 def sharpness(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -304,12 +362,12 @@ def sharpness(x: torch.Tensor, generator: torch.Generator | None = None,
     b = x.shape[0]
     inner = x[..., 1:-1, 1:-1]
     # the kernel is a 3 x 3 box sum plus 4 x the centre; the box sum is separable
-    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]  # (B, 3, H - 2, W)
-    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]  # (B, 3, H - 2, W - 2)
-    smooth = (box + 4.0 * inner) * (1.0 / 13.0)
+    rows = (x[..., :-2, :] + x[..., 1:-1, :]).add_(x[..., 2:, :])  # (B, 3, H - 2, W)
+    smooth = (rows[..., :-2] + rows[..., 1:-1]).add_(rows[..., 2:])  # (B, 3, H - 2, W - 2) box sum
+    smooth.add_(inner, alpha=4.0).mul_(1.0 / 13.0)  # in place: fewer large allocations
     f = uniform(*factor, (b, 1, 1, 1), generator, x.device, x.dtype)
     out = x.clone()
-    out[..., 1:-1, 1:-1] = torch.lerp(smooth, inner, f).clamp_(0, 1)
+    out[..., 1:-1, 1:-1] = smooth.lerp_(inner, f).clamp_(0, 1)
     return out
 
 
@@ -346,39 +404,46 @@ def invert(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.T
     return 1.0 - x
 
 
-def autocontrast(x: torch.Tensor, generator: torch.Generator | None = None,
-                 cutoff: tuple[float, float] = (0.0, 0.2)) -> torch.Tensor:
-    """PIL ``ImageOps.autocontrast``: per channel, ignore a fraction ``c ~ U(cutoff)`` of the
-    darkest and of the brightest pixels and stretch the remaining range to [0, 1]."""
-    levels = _to_levels(x)
-    hist = _histograms(levels)  # (B, 3, 256)
+def _autocontrast_lut(hist: torch.Tensor, generator: torch.Generator | None = None,
+                      cutoff: tuple[float, float] = (0.0, 0.2)) -> torch.Tensor:
+    """Autocontrast's ``(B, 3, 256)`` look-up table from the ``(B, 3, 256)`` histograms."""
     n = hist.sum(-1, keepdim=True)  # (B, 3, 1)
-    c = uniform(*cutoff, (x.shape[0], 1, 1), generator, x.device, torch.float32)
+    c = uniform(*cutoff, (hist.shape[0], 1, 1), generator, hist.device, torch.float32)
     cut = (n.float() * c).floor().long()  # pixels to ignore at each end
     cdf = hist.cumsum(-1)
     lo = (cdf > cut).float().argmax(-1, keepdim=True)  # first level kept
     tail = n - cdf + hist  # pixels at or above each level
     hi = 255 - (tail.flip(-1) > cut).float().argmax(-1, keepdim=True)  # last level kept
-    ramp = torch.arange(256, device=x.device).view(1, 1, 256)
+    ramp = torch.arange(256, device=hist.device).view(1, 1, 256)
     scale = 255.0 / (hi - lo).clamp_min(1).float()
     lut = ((ramp - lo).float() * scale).round().clamp(0, 255).long()
-    lut = torch.where(hi > lo, lut, ramp.expand_as(lut))  # flat channel: leave unchanged
-    return _apply_lut(levels, lut, x.dtype)
+    return torch.where(hi > lo, lut, ramp.expand_as(lut))  # flat channel: leave unchanged
+
+
+def autocontrast(x: torch.Tensor, generator: torch.Generator | None = None,
+                 cutoff: tuple[float, float] = (0.0, 0.2)) -> torch.Tensor:
+    """PIL ``ImageOps.autocontrast``: per channel, ignore a fraction ``c ~ U(cutoff)`` of the
+    darkest and of the brightest pixels and stretch the remaining range to [0, 1]."""
+    levels = _to_levels(x)
+    return _apply_lut(levels, _autocontrast_lut(_histograms(levels), generator, cutoff), x.dtype)
+
+
+def _equalize_lut(hist: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Equalize's ``(B, 3, 256)`` look-up table from the ``(B, 3, 256)`` histograms."""
+    n = hist.sum(-1, keepdim=True)
+    ramp = torch.arange(256, device=hist.device).view(1, 1, 256)
+    last = torch.where(hist > 0, ramp, torch.zeros_like(ramp)).amax(-1, keepdim=True)  # brightest used level
+    step = (n - hist.gather(-1, last)) // 255  # (B, 3, 1)
+    below = hist.cumsum(-1) - hist
+    lut = ((below + step // 2) // step.clamp_min(1)).clamp(max=255)
+    return torch.where(step > 0, lut, ramp.expand_as(lut))
 
 
 def equalize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """PIL ``ImageOps.equalize`` per channel: level ``i -> (n_below(i) + step // 2) // step`` with
     ``step = (N - count of the brightest used level) // 255``."""
     levels = _to_levels(x)
-    hist = _histograms(levels)  # (B, 3, 256)
-    n = hist.sum(-1, keepdim=True)
-    ramp = torch.arange(256, device=x.device).view(1, 1, 256)
-    last = torch.where(hist > 0, ramp, torch.zeros_like(ramp)).amax(-1, keepdim=True)  # brightest used level
-    step = (n - hist.gather(-1, last)) // 255  # (B, 3, 1)
-    below = hist.cumsum(-1) - hist
-    lut = ((below + step // 2) // step.clamp_min(1)).clamp(max=255)
-    lut = torch.where(step > 0, lut, ramp.expand_as(lut))
-    return _apply_lut(levels, lut, x.dtype)
+    return _apply_lut(levels, _equalize_lut(_histograms(levels)), x.dtype)
 
 
 def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -386,6 +451,44 @@ def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
     """Rotate by ``U(degrees)`` about the centre; corners filled with black (imgaug's default)."""
     angles = uniform(*degrees, (x.shape[0],), generator, x.device, x.dtype)
     return rotate(x, angles, padding_mode="zeros").clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- whole image in, some pixels out
+# Sharpness and rotation need their whole input image, but their output at a pixel is a small
+# stencil of it. When only some output pixels are wanted (draem_augment's ``where``), these
+# compute just those, with the same draws and the same float operations as the full versions.
+def _sharpness_at(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Generator | None = None,
+                  factor: tuple[float, float] = (0.0, 2.0)) -> torch.Tensor:
+    """:func:`sharpness` of ``x`` ``(B, 3, H, W)`` at pixels ``(ys, xs)`` ``(B, L)``: ``(B, 3, 1, L)``."""
+    b, c, h, w = x.shape
+    f = uniform(*factor, (b, 1, 1, 1), generator, x.device, x.dtype).view(b, 1, 1)
+    flat = x.reshape(b, c, h * w)
+
+    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:  # (B, 3, L)
+        return flat.gather(2, (yy * w + xx).unsqueeze(1).expand(b, c, -1))
+
+    here = at(ys, xs)
+    if h < 3 or w < 3:
+        return here.unsqueeze(2)
+    yc, xc = ys.clamp(1, h - 2), xs.clamp(1, w - 2)  # border pixels keep their value (below)
+    rows = [(at(yc - 1, xc + dx) + at(yc, xc + dx)).add_(at(yc + 1, xc + dx)) for dx in (-1, 0, 1)]
+    smooth = (rows[0] + rows[1]).add_(rows[2])  # the same sums, in the same order, as sharpness
+    inner = at(yc, xc)
+    out = smooth.add_(inner, alpha=4.0).mul_(1.0 / 13.0).lerp_(inner, f).clamp_(0, 1)
+    border = ((ys == 0) | (ys == h - 1) | (xs == 0) | (xs == w - 1)).unsqueeze(1)
+    return torch.where(border, here, out).unsqueeze(2)
+
+
+def _rotate_at(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Generator | None = None,
+               degrees: tuple[float, float] = (-45.0, 45.0)) -> torch.Tensor:
+    """:func:`affine_rotate` of ``x`` ``(B, 3, H, W)`` at pixels ``(ys, xs)`` ``(B, L)``: ``(B, 3, 1, L)``."""
+    b, _, h, w = x.shape
+    angles = uniform(*degrees, (b,), generator, x.device, x.dtype)
+    theta = _rotation_theta(angles, h, w, x.dtype)
+    xn = _normalised(xs.to(x.dtype), w, False).view(b, 1, -1)
+    yn = _normalised(ys.to(x.dtype), h, False).view(b, 1, -1)
+    grid = _affine_points(theta, xn, yn)  # (B, 1, L, 2): the full grid's values at those pixels
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
 
 
 #: The ten operations, in the order of DRAEM's ``augmenters`` list.
@@ -403,9 +506,153 @@ DRAEM_AUGMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+#: How each operation uses its input, for :func:`draem_augment` with ``where``. A pointwise
+#: operation needs only the pixel itself. A histogram operation needs its whole input image to
+#: build its look-up table, then is pointwise. Sharpness and rotation need their whole input but
+#: can give just some output pixels. Anything else (an operation not listed here) is run on
+#: whole images.
+_POINTWISE = (gamma_contrast, multiply_add_brightness, hue_saturation, solarize, posterize, invert)
+_HISTOGRAM = ((autocontrast, _autocontrast_lut), (equalize, _equalize_lut))
+_AT_PIXELS = ((sharpness, _sharpness_at), (affine_rotate, _rotate_at))
+
+
+def _kind(fn: Callable[..., torch.Tensor]) -> tuple[str, Callable[..., torch.Tensor] | None]:
+    """``(kind, helper)`` of an operation: ``("pointwise", None)``, ``("histogram", lut_builder)``,
+    ``("at_pixels", pixelwise_version)`` or ``("image", None)``; a ``functools.partial`` of a listed
+    operation with keyword arguments is recognised (its keywords go to the helper)."""
+    base, kwargs = fn, {}
+    if isinstance(fn, functools.partial) and not fn.args:
+        base, kwargs = fn.func, dict(fn.keywords)
+    if any(base is op for op in _POINTWISE):
+        return "pointwise", None
+    for kind, pairs in (("histogram", _HISTOGRAM), ("at_pixels", _AT_PIXELS)):
+        for op, helper in pairs:
+            if base is op:
+                return kind, functools.partial(helper, **kwargs)
+    return "image", None
+
+
+def _runs(column: list[int], start: int, stop: int):
+    """Maximal ``(a, b, value)`` runs of equal values in ``column[start:stop]``."""
+    a = start
+    while a < stop:
+        b = a + 1
+        while b < stop and column[b] == column[a]:
+            b += 1
+        yield a, b, column[a]
+        a = b
+
+
+def _dense_steps(row: list[int], kinds: list[str]) -> int:
+    """How many leading steps of a chain must run on whole images when only some output pixels
+    are wanted: every step before a histogram or sharpness/rotation step (they read their whole
+    input), and every step up to an unknown operation."""
+    need = 0
+    for step, k in enumerate(row):
+        if kinds[k] == "image":
+            need = step + 1
+        elif kinds[k] != "pointwise":
+            need = max(need, step)
+    return need
+
+
+def _augment_where(x: torch.Tensor, where: torch.Tensor, generator: torch.Generator | None,
+                   table: list[list[int]], fns: list, kinds: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """Run the chains of ``table`` (rows sorted by decreasing dense steps) on ``x`` in place, exact
+    at the pixels where ``where`` is true.
+
+    A chain runs on whole images for its first ``d`` steps (:func:`_dense_steps`); from then on
+    only the wanted pixels of each image are kept, packed into a ``(B, 3, 1, L)`` tensor (``L`` =
+    the largest count; pointwise operations do not mind the odd shape). Step ``d`` reads the whole
+    image it starts from: a histogram operation builds its table there, sharpness and rotation
+    evaluate their stencil there.
+
+    Returns:
+        ``(packed, rows, pos, slot)``: ``packed`` ``(B, 3, 1, L)`` the finished wanted pixels
+        (``x`` itself is left in some intermediate state); wanted pixel ``n`` is pixel ``pos[n]``
+        (flat index) of image ``rows[n]``, stored at ``packed[rows[n], :, 0, slot[n]]``.
+    """
+    b, c, h, w = x.shape
+    n_ops = len(table[0])
+    kind_names = [k for k, _ in kinds]
+    dense = [_dense_steps(row, kind_names) for row in table]  # non-increasing down the batch
+    wanted = where.reshape(b, h * w) > 0.5  # (B, H W)
+    rows, pos = wanted.nonzero(as_tuple=True)  # row-major: each row's pixels are contiguous
+    counts = wanted.sum(1)
+    slot = torch.arange(rows.numel(), device=x.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    length = max(1, int(counts.max()))  # host round trip
+    where_px = torch.zeros(b, length, device=x.device, dtype=torch.long)  # (B, L) flat pixel index
+    where_px.view(-1)[rows * length + slot] = pos
+    packed = torch.zeros(b, c, 1, length, device=x.device, dtype=x.dtype)  # (B, 3, 1, L)
+    flat = x.view(b, c, h * w)
+
+    def pack(a: int, z: int) -> None:  # rows a..z-1: gather their wanted pixels from x
+        if z > a:
+            packed[a:z, :, 0] = flat[a:z].gather(2, where_px[a:z].unsqueeze(1).expand(-1, c, -1))
+
+    for step in range(n_ops):
+        column = [row[step] for row in table]
+        n_dense = sum(1 for d in dense if d > step)  # rows 0..n_dense-1 still whole
+        n_switch = sum(1 for d in dense if d == step)  # rows that become packed at this step
+        for a, z, k in _runs(column, 0, n_dense):
+            x[a:z] = fns[k](x[a:z], generator)
+        for a, z, k in _runs(column, n_dense, b):
+            kind, helper = kinds[k]
+            if kind == "at_pixels":  # from the whole image (these rows are all switching)
+                px = where_px[a:z]  # (z - a, L): row and column of the wanted pixels
+                packed[a:z] = helper(x[a:z], torch.div(px, w, rounding_mode="floor"), px % w, generator)
+                continue
+            pack(a, min(z, n_dense + n_switch))  # the switching rows of this run
+            if kind == "histogram":  # table from the whole image (these rows are all switching)
+                lut = helper(_histograms(_to_levels(x[a:z])), generator)
+                packed[a:z] = _apply_lut(_to_levels(packed[a:z]), lut, x.dtype)
+            else:
+                packed[a:z] = fns[k](packed[a:z], generator)
+    pack(0, sum(1 for d in dense if d == n_ops))  # chains that ran on whole images throughout
+    return packed, rows, pos, slot
+
+
+def _where_order(table: list[list[int]], kinds: list[tuple]) -> list[int]:
+    """Row order for :func:`_augment_where`: most whole-image steps first, then by the chain."""
+    names = [k for k, _ in kinds]
+    return sorted(range(len(table)), key=lambda i: (-_dense_steps(table[i], names), table[i]))
+
+
+def draem_augment_pixels(images: torch.Tensor, where: torch.Tensor, generator: torch.Generator | None = None,
+                         n_ops: int = 3) -> tuple[torch.Tensor, ...]:
+    """DRAEM's augmentation of exchangeable source images, wanted only where ``where`` is set,
+    returned packed (what :func:`~anolearn.forge.draem.draem_forge` blends, with no full-size
+    write-back). Same draws as ``draem_augment(images, generator, n_ops, exchangeable=True,
+    where=where)``; ``images`` is overwritten with intermediate values (if contiguous).
+
+    Returns:
+        ``(packed, rows, pos, slot)``: wanted pixel ``n`` is flat pixel ``pos[n]`` of image
+        ``rows[n]`` and its augmented value is ``packed[rows[n], :, 0, slot[n]]`` (``packed`` is
+        ``(B, 3, 1, L)``, ``L`` the largest number of wanted pixels in an image).
+    """
+    check_images(images)
+    check_generator(generator, images.device)
+    fns = list(DRAEM_AUGMENTATIONS.values())
+    if not 0 <= n_ops <= len(fns):
+        raise ValueError(f"n_ops must be between 0 and {len(fns)}, got {n_ops}.")
+    b, dev = images.shape[0], images.device
+    if where.shape != (b, 1, *images.shape[-2:]):
+        raise ValueError(f"where must be a (B, 1, H, W) mask matching the images {tuple(images.shape)}, "
+                         f"got {tuple(where.shape)}.")
+    images = images.contiguous()
+    if b == 0:
+        empty = torch.zeros(0, device=dev, dtype=torch.long)
+        return images.new_zeros(0, images.shape[1], 1, 1), empty, empty, empty
+    table = torch.rand(b, len(fns), generator=generator, device=dev).argsort(1)[:, :n_ops].tolist()
+    kinds = [_kind(fn) for fn in fns]
+    table = [table[i] for i in _where_order(table, kinds)]
+    return _augment_where(images, where, generator, table, fns, kinds)
+
+
 def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None, n_ops: int = 3,
                   ops: dict[str, Callable[..., torch.Tensor]] | None = None,
-                  return_choices: bool = False, inplace: bool = False, exchangeable: bool = False):
+                  return_choices: bool = False, inplace: bool = False, exchangeable: bool = False,
+                  where: torch.Tensor | None = None):
     """Apply ``n_ops`` distinct operations, in random order, to every sample (DRAEM's recipe).
 
     Args:
@@ -420,6 +667,12 @@ def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None
             draw of operations does not matter. The table of draws is then sorted, and samples
             that share an operation are neighbours: each operation runs on slices of the batch
             instead of gathered copies (faster, same distribution).
+        where: optional ``(B, 1, H, W)`` mask (bool or 0/1): only the pixels where it is set are
+            wanted (DRAEM blends the source inside its Perlin mask only). The output is exact
+            there and unspecified (but within [0, 1]) elsewhere. Steps that need whole images
+            (sharpness, rotation, the histogram of autocontrast and equalize) still see whole
+            images; the pointwise steps after them run on the wanted pixels alone. Implies the
+            sorted table of ``exchangeable`` (rows are sorted by how many steps need whole images).
 
     Returns:
         ``(B, 3, H, W)`` float in [0, 1] (and the choices if asked).
@@ -436,21 +689,37 @@ def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None
     if not 0 <= n_ops <= len(fns):
         raise ValueError(f"n_ops must be between 0 and {len(fns)}, got {n_ops}.")
     b, dev = images.shape[0], images.device
+    if where is not None and (where.dim() != 4 or where.shape[0] != b or where.shape[1] != 1
+                              or where.shape[-2:] != images.shape[-2:]):
+        raise ValueError(f"where must be a (B, 1, H, W) mask matching the images {tuple(images.shape)}, "
+                         f"got {tuple(where.shape)}.")
     # n_ops distinct operations in random order: the first columns of a random permutation.
     choices = torch.rand(b, len(fns), generator=generator, device=dev).argsort(1)[:, :n_ops]
     table = choices.tolist()  # the one host round trip: which samples run which operation
     x = images if inplace else images.clone()
+    if where is not None and n_ops > 0 and b > 0:
+        x = x.contiguous()
+        kinds = [_kind(fn) for fn in fns]
+        order = _where_order(table, kinds)
+        table = [table[i] for i in order]
+        if not exchangeable:  # keep each image with its own draw: run in sorted order, put back
+            perm = torch.tensor(order, device=dev, dtype=torch.long)
+            y = x.index_select(0, perm)
+            packed, rows, pos, slot = _augment_where(y, where.index_select(0, perm), generator, table, fns, kinds)
+            y.view(b, 3, -1)[rows, :, pos] = packed[rows, :, 0, slot]  # finished pixels into their images
+            x.index_copy_(0, perm, y)  # choices: unchanged
+        else:
+            packed, rows, pos, slot = _augment_where(x, where, generator, table, fns, kinds)
+            x.view(b, 3, -1)[rows, :, pos] = packed[rows, :, 0, slot]
+            choices = torch.tensor(table, device=dev, dtype=torch.long).view(b, n_ops)
+        return (x, choices) if return_choices else x
     if exchangeable:
         table.sort()
         choices = torch.tensor(table, device=dev, dtype=torch.long).view(b, n_ops)
         for step in range(n_ops):
-            start = 0
-            while start < b:  # maximal runs of neighbours that share this step's operation
-                stop = start + 1
-                while stop < b and table[stop][step] == table[start][step]:
-                    stop += 1
-                x[start:stop] = fns[table[start][step]](x[start:stop], generator)
-                start = stop
+            column = [row[step] for row in table]
+            for a, z, k in _runs(column, 0, b):  # neighbours that share this step's operation
+                x[a:z] = fns[k](x[a:z], generator)
         return (x, choices) if return_choices else x
     for step in range(n_ops):
         for k, fn in enumerate(fns):
@@ -462,7 +731,7 @@ def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None
 
 
 __all__ = [
-    "DRAEM_AUGMENTATIONS", "Jitter", "affine_rotate", "apply_jitter", "jitter_factors", "autocontrast", "check_generator", "check_images", "coin",
-    "color_jitter", "draem_augment", "equalize", "gamma_contrast", "hsv_to_rgb", "hue_saturation", "invert",
+    "DRAEM_AUGMENTATIONS", "Jitter", "affine_grid", "affine_rotate", "apply_jitter", "jitter_factors", "autocontrast", "check_generator", "check_images", "coin",
+    "color_jitter", "draem_augment", "draem_augment_pixels", "equalize", "gamma_contrast", "hsv_to_rgb", "hue_saturation", "invert",
     "luma", "multiply_add_brightness", "posterize", "rgb_to_hsv", "rotate", "sharpness", "solarize", "uniform",
 ]

@@ -39,16 +39,25 @@ The image rotation of DRAEM's code is augmentation of the *normal* image, not pa
 anomaly; when ``p_rotate > 0`` the rotated clean images are returned as ``Forged.originals``
 (the reconstruction target) and the mask contract holds against them.
 
-Speed: the whole batch is forged at once; the only host round trips are reading which samples
-stay normal or get turned (so no work is spent on the others) and the augmentation choices (see
-:func:`~anolearn.forge.augment.draem_augment`; the source images are independent draws, so the
-samples that share an operation are made neighbours and processed as one slice).
+Speed: the whole batch is forged at once, and only what ends up in the output is computed.
+The source is blended inside the mask only (about 5 % of the pixels on average), so the source
+augmentation is evaluated only there: the steps that read whole images (sharpness, rotation,
+the histograms of autocontrast and equalize) still see whole images, and the pointwise steps
+after them run on the masked pixels alone, packed (see
+:func:`~anolearn.forge.augment.draem_augment_pixels`); the blend writes those pixels straight
+into a copy of the batch. The source images are independent draws, so samples that share an
+operation are made neighbours and processed as one slice (a random permutation then hands the
+results to the images, so no image's draw depends on its place in the batch). The host round trips: which samples
+stay normal or get turned, the augmentation choices, the mask pixel counts and the lattice
+scales (to group the Perlin evaluation by lattice size). Every step draws from the same
+distributions as the straightforward version; the tests check that the packed augmentation
+equals the whole-image one at every masked pixel.
 """
 from __future__ import annotations
 
 import torch
 
-from .augment import check_generator, check_images, coin, draem_augment, rotate, uniform
+from .augment import DRAEM_AUGMENTATIONS, check_generator, check_images, coin, draem_augment_pixels, rotate, uniform
 from .perlin import perlin_mask
 from .result import Forged
 from .sources import AnomalySource, resolve_source
@@ -90,6 +99,8 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
         raise ValueError(f"p_normal and p_rotate must be probabilities, got {p_normal} and {p_rotate}.")
     if not 0 <= beta[0] <= beta[1] <= 1:
         raise ValueError(f"beta must satisfy 0 <= low <= high <= 1, got {beta}.")
+    if not 0 <= n_augment <= len(DRAEM_AUGMENTATIONS):
+        raise ValueError(f"n_augment must be between 0 and {len(DRAEM_AUGMENTATIONS)}, got {n_augment}.")
     src = resolve_source(source)
     b, _, h, w = images.shape
     dev = images.device
@@ -110,17 +121,24 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
     if k == 0:
         return Forged(clean, masks, clean)
 
-    x = clean.index_select(0, idx)  # (k, 3, H, W) the samples to forge
     m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
                     rotation=noise_rotation).to(images.dtype)  # (k, 1, H, W)
-    anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype)  # (k, 3, H, W)
-    if n_augment:
-        anomaly = draem_augment(anomaly, generator, n_ops=n_augment, inplace=True, exchangeable=True)
+    anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype).contiguous()  # (k, 3, H, W)
+    # Only the pixels inside the mask are blended, so only those are augmented (the steps that
+    # read whole images still see whole images) and blended, packed: (k, 3, 1, L).
+    packed, rows, pos, slot = draem_augment_pixels(anomaly, m, generator, n_ops=n_augment)
     opacity = uniform(*beta, (k, 1, 1, 1), generator, dev, images.dtype)
-    # I + beta M (A - I): inside M this is (1 - beta) I + beta A; outside, I + 0 = I exactly
-    forged = anomaly.sub_(x).mul_(opacity * m).add_(x)  # in place: the anomaly tensor is ours
 
-    out = clean.index_copy(0, idx, forged)
+    # The augmentation sorted its rows by chain; a random permutation hands the (mask, source)
+    # pairs to the images, so no image's draw depends on its place in the batch.
+    idx = idx.index_select(0, torch.randperm(k, generator=generator, device=dev))
+    out = clean.clone(memory_format=torch.contiguous_format)  # (B, 3, H, W); forged pixels written over it
+    flat = out.view(b, 3, h * w)
+    target = idx[rows]  # the batch row of every wanted pixel
+    x_px = flat[target, :, pos]  # (N, 3) the clean pixels I inside the masks
+    a_px = packed[rows, :, 0, slot]  # (N, 3) the augmented source A there
+    # I + beta (A - I) = (1 - beta) I + beta A inside the mask; outside nothing is written
+    flat[target, :, pos] = a_px.sub_(x_px).mul_(opacity.view(k, 1)[rows]).add_(x_px)
     masks.index_copy_(0, idx, m)
     return Forged(out, masks, clean)
 

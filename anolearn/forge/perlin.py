@@ -28,7 +28,8 @@ What is different here, and why:
 * **batched**: every sample has its own lattice scale, gradients and rotation, all computed in
   one pass (the gradients of a batch live in one tensor sized for the largest lattice). The
   pixel coordinates ``(y r_y / H, x r_x / W)`` are separable, so a whole map is two small matrix
-  products (:func:`lattice_noise`) rather than four gathers per pixel;
+  products (:func:`lattice_noise`) rather than four gathers per pixel; samples are grouped by
+  the number of lattice columns they reach, so a coarse lattice does not pay for the finest one;
 * **any size**: DRAEM's code tiles gradients with ``np.repeat`` and so needs ``H`` and ``W``
   divisible by the scale; evaluating the formula at each pixel's coordinates has no such limit;
 * **rotation without black corners**: DRAEM turns the finished map, whose corners then fill
@@ -52,7 +53,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .augment import check_generator, uniform
+from .augment import affine_grid, check_generator, uniform
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -91,9 +92,11 @@ def _axis_weights(n_px: int, cells: torch.Tensor, size: int, n_lattice: int) -> 
     t = k * (cells.view(b, 1) / size)  # (B, n_px)
     i = torch.floor(t)
     s = fade(t - i).unsqueeze(-1)  # (B, n_px, 1)
+    i = i.long().unsqueeze(-1)
+    # two non-zeros per row, written with scatter (cheaper than comparing every lattice line)
+    weights = torch.zeros(b, n_px, n_lattice, device=cells.device, dtype=torch.float32)
+    weights.scatter_(2, i, 1.0 - s).scatter_(2, i + 1, s)
     lines = torch.arange(n_lattice, device=cells.device, dtype=torch.float32).view(1, 1, n_lattice)
-    i = i.unsqueeze(-1)
-    weights = torch.where(lines == i, 1.0 - s, torch.where(lines == i + 1, s, torch.zeros_like(s)))
     return weights, weights * (t.unsqueeze(-1) - lines)
 
 
@@ -127,9 +130,36 @@ def lattice_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[int
     wy, dy = _axis_weights(hc, scales[:, 0], h, rows)  # (B, Hc, R)
     wx, dx = _axis_weights(wc, scales[:, 1], w, cols)  # (B, Wc, C)
     gy, gx = gradients[..., 0], gradients[..., 1]  # (B, R, C)
-    left = torch.cat([dy @ gy, wy @ gx], 2)  # (B, Hc, 2C)
-    right = torch.cat([wx, dx], 2).transpose(1, 2) * _SQRT2  # (B, 2C, Wc), DRAEM's sqrt(2) folded in
-    return torch.bmm(left, right)
+    # the sum of two (B, Hc, C) x (B, C, Wc) products, the second accumulated in place;
+    # DRAEM's sqrt(2) is folded into the small (B, Hc, C) factors
+    noise = torch.bmm((dy @ gy).mul_(_SQRT2), wx.transpose(1, 2))  # (B, Hc, Wc)
+    return noise.baddbmm_((wy @ gx).mul_(_SQRT2), dx.transpose(1, 2))
+
+
+def _grouped_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[int, int],
+                   canvas: tuple[int, int]) -> torch.Tensor:
+    """:func:`lattice_noise` with the samples grouped by how many lattice columns they reach.
+
+    The gradient tensor is sized for the finest lattice of the batch, but a coarse lattice
+    reaches only its first few columns: the rest would multiply zeros in the big matrix product.
+    DRAEM's scales take six values, so samples are grouped by the columns they need (one host
+    read of the scales) and each group is evaluated with its own slice of the gradients.
+    """
+    b, rows, cols, _ = gradients.shape
+    wc = canvas[1]
+    reach = torch.floor((wc - 1.0) * (scales[:, 1] / size[1])) + 3  # lattice columns used, with a margin
+    need = reach.clamp(max=cols).long().tolist()
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(need):
+        groups.setdefault(n, []).append(i)
+    if len(groups) == 1:
+        return lattice_noise(gradients[:, :, :need[0]], scales, size, canvas)
+    noise = torch.empty(b, canvas[0], wc, device=gradients.device, dtype=torch.float32)
+    for n, members in groups.items():
+        idx = torch.tensor(members, device=gradients.device)
+        part = lattice_noise(gradients.index_select(0, idx)[:, :, :n], scales.index_select(0, idx), size, canvas)
+        noise.index_copy_(0, idx, part)
+    return noise
 
 
 def _unpack_shape(shape) -> tuple[int, int, int, torch.device | None]:
@@ -207,7 +237,7 @@ def perlin_noise(shape, scales: torch.Tensor | None = None, generator: torch.Gen
         rows = int(math.ceil(hc * max_ry * factor / h)) + 2
         cols = int(math.ceil(wc * max_rx * factor / w)) + 2
         grads = lattice_gradients(b, rows, cols, generator, device)  # (B, rows, cols, 2)
-        octave = lattice_noise(grads, scales * factor, (h, w), (hc, wc))  # (B, Hc, Wc)
+        octave = _grouped_noise(grads, scales * factor, (h, w), (hc, wc))  # (B, Hc, Wc)
         noise = octave if noise is None else noise.add_(octave, alpha=amplitude)
         amplitude *= persistence
         factor *= lacunarity
@@ -227,7 +257,7 @@ def perlin_noise(shape, scales: torch.Tensor | None = None, generator: torch.Gen
     theta = torch.zeros(b, 2, 3, device=device, dtype=torch.float32)
     theta[:, 0, 0], theta[:, 0, 1] = cos * sx, -sin * (h - 1) / (wc - 1)
     theta[:, 1, 0], theta[:, 1, 1] = sin * (w - 1) / (hc - 1), cos * sy
-    grid = F.affine_grid(theta, [b, 1, h, w], align_corners=True)  # (B, H, W, 2) as (x, y)
+    grid = affine_grid(theta, h, w, align_corners=True)  # (B, H, W, 2) as (x, y)
     return F.grid_sample(noise.unsqueeze(1), grid, mode="bilinear", padding_mode="border",
                          align_corners=True).squeeze(1)
 
@@ -245,7 +275,7 @@ def perlin_mask(shape, threshold: float = 0.5, **kwargs) -> torch.Tensor:
         below the threshold; DRAEM keeps such samples (they count as normal).
     """
     noise = perlin_noise(shape, **kwargs)
-    return (noise > threshold).to(torch.float32).unsqueeze(1)
+    return torch.gt(noise, threshold).unsqueeze(1).to(torch.float32)
 
 
 __all__ = ["fade", "lattice_noise", "lattice_gradients", "perlin_mask", "perlin_noise", "sample_scales"]

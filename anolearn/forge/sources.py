@@ -55,12 +55,16 @@ class AnomalySource(Protocol):
 
 
 def _flip(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Random horizontal and vertical flips, one coin each per sample (no host round trip;
-    cheapest on the uint8 bank, before conversion to float)."""
+    """Random horizontal and vertical flips, one coin each per sample, in place (cheapest on the
+    uint8 bank, before conversion to float). One host read of the coins, so that only the
+    samples that drew a flip are touched."""
     b = images.shape[0]
     flips = torch.rand(b, 2, generator=generator, device=images.device) < 0.5
-    images = torch.where(flips[:, 0].view(b, 1, 1, 1), images.flip(-1), images)
-    return torch.where(flips[:, 1].view(b, 1, 1, 1), images.flip(-2), images)
+    for axis, dim in ((0, -1), (1, -2)):
+        rows = flips[:, axis].nonzero().squeeze(1)
+        if rows.numel():
+            images[rows] = images.index_select(0, rows).flip(dim)
+    return images
 
 
 # ----------------------------------------------------------------------------- procedural families
