@@ -128,3 +128,31 @@ def test_benchmark_shards_merge_and_resume(mvtec_root, tmp_path, capsys, monkeyp
 def test_grid_always_has_the_reference_rows():
     cells = bench.grid(["draem"], ["a", "b"])
     assert [m for m, _ in cells[::2]] == ["raw_pixel", "feature_knn", "draem"]
+
+
+def test_rerun_with_more_methods_extends_the_grid(mvtec_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "REFERENCE_METHODS", ())
+    out = ["--data", str(mvtec_root), "--no-progress", "--out", str(tmp_path / "b")]
+    code, _, err = run(capsys, "benchmark", "--methods", "raw_pixel", *out)
+    assert code == 0, err
+    trained = []
+    real_train = bench.train
+    monkeypatch.setattr(bench, "train", lambda *a, **k: trained.append(a) or real_train(*a, **k))
+    code, stdout, err = run(capsys, "benchmark", "--methods", "raw_pixel,feature_knn", *out)
+    assert code == 0, err
+    assert "extending" in stdout and "2 already done" in stdout
+    assert len(trained) == 2  # only the feature_knn cells
+    cells = {(r["method"], r["category"]) for r in rows(tmp_path / "b" / "results.csv")}
+    assert cells == {(m, c) for m in ("raw_pixel", "feature_knn") for c in ("bottle", "screw")}
+    # Dropping a method is another benchmark, not a resume.
+    code, _, err = run(capsys, "benchmark", "--methods", "feature_knn", *out)
+    assert code == 2 and "holds another benchmark" in err
+
+
+def test_profile_seed_reaches_the_methods():
+    from anolearn.cli.commands import method_settings
+    from anolearn.config import get_profile
+
+    assert method_settings("cutpaste", get_profile(seed=3))["seed"] == 3
+    assert "seed" not in method_settings("cutpaste", get_profile(seed=0))  # the default: settings stay short
+    assert method_settings("cutpaste", get_profile(seed=3), {"seed": 7})["seed"] == 7

@@ -11,7 +11,9 @@ The grid always contains the two reference rows, ``raw_pixel`` and ``feature_knn
 and shard ``i/n`` runs cells ``i, i + n, i + 2n, ...``. Each cell trains into
 ``OUT/cells/METHOD__CATEGORY`` and appends one row to ``OUT/results.csv`` when it finishes;
 a rerun of the same command skips finished cells, so an interrupted benchmark resumes where
-it stopped. ``results.md`` and the plots are rebuilt from ``results.csv`` at the end.
+it stopped. A rerun with *more* methods (one registered since) extends the grid and keeps the
+finished cells; list the old methods first and the new ones last, so that every finished cell
+keeps its shard. ``results.md`` and the plots are rebuilt from ``results.csv`` at the end.
 """
 from __future__ import annotations
 
@@ -66,9 +68,15 @@ def run_benchmark(methods: list[str], data: str, out: str, profile: Profile | No
     if manifest.exists():
         old = json.loads(manifest.read_text())
         diff = [k for k in plan if old.get(k) != plan[k]]
-        if diff:
+        added = sorted(set(plan["methods"]) - set(old.get("methods", [])))
+        if diff == ["methods"] and added and set(old.get("methods", [])) <= set(plan["methods"]):
+            # More methods than last time (a method registered since): extend the grid, keep the done cells.
+            log(f"benchmark: extending {out_path} with {', '.join(added)}")
+            write_json(manifest, {**old, "methods": plan["methods"], "extended": now()})
+        elif diff:
             raise CliError(f"{out_path} holds another benchmark (differs in {', '.join(diff)}); "
-                           f"choose a new --out, or rerun the same command to resume it.")
+                           f"choose a new --out, or rerun the same command to resume it "
+                           f"(adding methods is allowed: list the old ones first, the new ones last).")
     elif out_path.exists() and any(out_path.iterdir()):
         raise CliError(f"{out_path} is not empty and holds no benchmark; choose a new --out.")
     else:
@@ -113,6 +121,11 @@ def merge(out: str, shard_dirs: list[str], log=print) -> pd.DataFrame:
             raise CliError(f"the shards differ in {', '.join(diff)}: only shards of one benchmark command can be merged.")
     if not frames:
         raise CliError("none of the shard folders has results yet.")
+    if (out_path / "benchmark.json").exists():  # merging into a folder of an earlier merge or run
+        mine = json.loads((out_path / "benchmark.json").read_text())
+        diff = [k for k in keys if k != "methods" and mine.get(k) != plans[0].get(k)]
+        if diff:
+            raise CliError(f"{out_path} holds another benchmark (differs in {', '.join(diff)}); choose a new folder.")
     existing = out_path / "results.csv"
     have = {(r["method"], r["category"]) for r in read_rows(existing)}
     new = pd.concat(frames, ignore_index=True).drop_duplicates(subset=["method", "category"], keep="last")
@@ -120,8 +133,7 @@ def merge(out: str, shard_dirs: list[str], log=print) -> pd.DataFrame:
     append_rows(existing, rows)
     table = pd.read_csv(existing)
     plan = {**plans[0], "shard": "merged from " + ", ".join(str(Path(d)) for d in shard_dirs)}
-    if not (out_path / "benchmark.json").exists():
-        write_json(out_path / "benchmark.json", {**plan, "created": now()})
+    write_json(out_path / "benchmark.json", {**plan, "merged": now()})  # the latest merge's methods and shards
     expected = len(grid(plans[0]["methods"], plans[0]["categories"]))
     log(f"merge: {len(rows)} new rows; {len(table)} of {expected} cells in {existing}")
     write_report(table, out_path, plan)

@@ -29,8 +29,22 @@ METRICS = ("image_auroc", "pixel_auroc", "pixel_ap", "aupro")
 
 
 def method_settings(method: str, profile: Profile, overrides: dict | None = None) -> dict:
-    """Constructor settings of ``method``: the profile's schedule, then ``overrides`` (``--set``)."""
-    return {**profile.schedule(method), **(overrides or {})}
+    """Constructor settings of ``method``: the profile's schedule, then ``overrides`` (``--set``).
+
+    A method that draws its own random numbers takes a ``seed`` argument; the profile's seed is
+    passed to it (so that ``get_profile(seed=1)`` really changes the run), unless the schedule
+    or ``--set seed=...`` names one. It is written into the settings only when it differs from
+    the method's default, so the settings of a default run stay as short as the schedule.
+    """
+    import inspect
+
+    from ..methods import METHODS
+
+    settings = {**profile.schedule(method), **(overrides or {})}
+    parameter = inspect.signature(METHODS[method]).parameters.get("seed") if method in METHODS else None
+    if parameter is not None and "seed" not in settings and parameter.default != profile.seed:
+        settings["seed"] = profile.seed
+    return settings
 
 
 def _load(spec: DataSpec, category: str | None, split: str, profile: Profile):
