@@ -41,7 +41,8 @@ all-zero map, and a real detector returns something weak and arbitrary. A map wh
 below ``flat_eps``, or whose region ``R`` covers less than ``min_region`` of the image, is
 treated as *no guidance*: the mask is DRAEM's own, ``M = 1[P > fallback_threshold]`` over the
 whole image (``fallback="draem"``), or the quantile rule over the whole image
-(``fallback="quantile"``). SAM on a texture is therefore plain DRAEM forging.
+(``fallback="quantile"``). SAM on a texture is therefore plain DRAEM forging (the same
+mask distribution; not sample for sample, as DRAEM shuffles which image gets which mask).
 
 Batched: one saliency pass (only on the samples that get forged), one Perlin draw, one sort
 per batch for the quantiles, one blend.
