@@ -103,6 +103,15 @@ PROFILES: dict[str, Profile] = {
             "ssm": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 300, "batch_size": 8,
                     "train_crop": 64, "lr": 1e-3, "lr_milestones": (0.8,), "refine_steps": 2, "ratio": 0.8,
                     "sigma": 7.0, "val_fraction": 0.1},
+            # DRAEM / SGSF (chapter 8): both networks at base width 8 (DRAEM: 128 / 64), trained on 64 px crops
+            # of the 128 px images, 200 steps of 8, Adam 1e-3 (10x the papers') x0.2 at 80 %: the same budget and
+            # lr schedule for both (the papers' schedules differ). DRAEM's 21 px score filter scaled to 11 px.
+            "draem": {"rec_width": 8, "rec_depth": 4, "seg_width": 8, "seg_depth": 5, "epochs": None, "steps": 200,
+                      "batch_size": 8, "lr": 1e-3, "lr_milestones": (0.8,), "lr_gamma": 0.2, "input_size": None,
+                      "train_crop": 64, "score_filter": 11},
+            "sgsf": {"ext_width": 8, "ext_depth": 4, "seg_width": 8, "seg_depth": 5, "epochs": None, "steps": 200,
+                     "batch_size": 8, "lr": 1e-3, "lr_milestones": (0.8,), "lr_gamma": 0.2, "input_size": None,
+                     "train_crop": 64},
         },
     ),
     "full": Profile(
@@ -140,6 +149,13 @@ PROFILES: dict[str, Profile] = {
             "ssm": {"ks": (2, 4, 8), "base_width": 64, "depth": 4, "epochs": 300, "batch_size": 32, "lr": 1e-4,
                     "weight_decay": 1e-5, "lr_milestones": (0.28, 0.58, 0.88), "w_mask": 1.0, "refine_steps": 2,
                     "ratio": 0.8, "sigma": 7.0, "val_fraction": 0.1},
+            # DRAEM (official code): widths 128 / 64, 700 epochs of 8 at 256 px, Adam 1e-4 x0.2 at 80 / 90 %,
+            # score = max of the 21 x 21 mean-filtered map. SGSF (journal version): batch 16, Adam 1e-4 x0.1 at
+            # 50 / 70 / 90 %, 256 px; its iteration count is not known to us, so it gets DRAEM's 700 epochs.
+            "draem": {"epochs": 700, "batch_size": 8, "lr": 1e-4, "lr_milestones": (0.8, 0.9), "lr_gamma": 0.2,
+                      "input_size": 256, "score_filter": 21},
+            "sgsf": {"epochs": 700, "batch_size": 16, "lr": 1e-4, "lr_milestones": (0.5, 0.7, 0.9), "lr_gamma": 0.1,
+                     "input_size": 256},
         },
     ),
 }

@@ -3,7 +3,9 @@
 * :mod:`~anolearn.nn.unet`: a configurable U-Net with hooks for per-scale conditioning blocks.
 * :mod:`~anolearn.nn.ssim`: SSIM map, score and loss (Gaussian window 11, sigma 1.5, per channel).
 * :mod:`~anolearn.nn.msgms`: multi-scale gradient magnitude similarity, loss and anomaly map.
+* :mod:`~anolearn.nn.focal`: the focal loss of DRAEM and SGSF.
 """
+from .focal import focal_loss
 from .msgms import (
     GMS_C,
     gms_map,
@@ -20,6 +22,7 @@ __all__ = [
     "DownBlock",
     "UNet",
     "UpBlock",
+    "focal_loss",
     "gaussian_window",
     "gms_map",
     "gradient_magnitude",
