@@ -54,21 +54,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+# One input check for every image function of the library (saliency maps and forgers alike).
+from ..saliency.common import check_images
+
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as torchvision's rgb_to_grayscale
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def check_images(images: torch.Tensor, name: str = "images") -> None:
-    """Raise a clear error unless ``images`` is a ``(B, 3, H, W)`` floating tensor."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}.")
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(images.shape)}.")
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be float in [0, 1], got dtype {images.dtype} "
-                        "(convert uint8 images with images.float() / 255).")
-
-
 def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
     """Raise a clear error if ``generator`` lives on another device than the data."""
     if generator is not None and torch.device(generator.device).type != torch.device(device).type:

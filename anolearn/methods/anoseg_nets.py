@@ -46,6 +46,8 @@ import math
 import torch
 from torch import nn
 
+from ..nn.resnet_block import BasicBlock
+
 LEAKY_SLOPE = 0.2
 
 
@@ -74,27 +76,6 @@ def add_coordinate_channels(x: torch.Tensor) -> torch.Tensor:
 
 def _ch(channels: int, width: float) -> int:
     return max(4, round(channels * width))
-
-
-class BasicBlock(nn.Module):
-    """ResNet's two-convolution residual block (He et al. 2016), with a 1x1 projection shortcut
-    when the shape changes."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
 
 
 class ResNetEncoder(nn.Module):

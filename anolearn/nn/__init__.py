@@ -4,6 +4,7 @@
 * :mod:`~anolearn.nn.ssim`: SSIM map, score and loss (Gaussian window 11, sigma 1.5, per channel).
 * :mod:`~anolearn.nn.msgms`: multi-scale gradient magnitude similarity, loss and anomaly map.
 * :mod:`~anolearn.nn.focal`: the focal loss of DRAEM and SGSF.
+* :mod:`~anolearn.nn.resnet_block`: ResNet's basic block (CutPaste/CutSwap and AnoSeg encoders).
 """
 from .focal import focal_loss
 from .msgms import (
@@ -14,10 +15,12 @@ from .msgms import (
     msgms_loss,
     msgms_map,
 )
+from .resnet_block import BasicBlock
 from .ssim import gaussian_window, ssim, ssim_loss, ssim_map
 from .unet import DownBlock, UNet, UpBlock
 
 __all__ = [
+    "BasicBlock",
     "GMS_C",
     "DownBlock",
     "UNet",
