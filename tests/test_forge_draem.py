@@ -236,7 +236,9 @@ def test_augmenting_only_the_masked_pixels_is_exact(exchangeable):
         for k in row:
             ref = fns[k](ref, None)
         inside = m[i].expand_as(x[i]) > 0.5
-        assert torch.equal(out[i][inside], ref[0][inside]), (i, row)
+        # the same float operations, up to the last bit (torch's vectorised and scalar pow can
+        # differ by one ulp, depending on where a pixel falls in the loop)
+        assert torch.allclose(out[i][inside], ref[0][inside], rtol=0, atol=1e-6), (i, row)
     # with the library's random operations: same shapes, range and choices statistics
     out, choices = draem_augment(x, gen(32), return_choices=True, exchangeable=True, where=m)
     assert out.min() >= 0 and out.max() <= 1 and all(len(set(r)) == 3 for r in choices.tolist())

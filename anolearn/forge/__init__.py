@@ -12,6 +12,8 @@ originals. Each comes as a plain function and as a small callable class with its
 * :mod:`.cutpaste` -- CutPaste, CutPaste-Scar and their union (Li et al., CVPR 2021);
 * :mod:`.hard_augment` -- AnoSeg's CutPaste from a hard-augmented copy (Song et al., 2021);
 * :mod:`.augment` -- batched colour jitter and DRAEM's ten source augmentations;
+* :mod:`.palette` -- the built-in textures as palette plus index, so that colour operations
+  and histograms cost per distinct colour (DRAEM's source augmentation on the CPU);
 * :mod:`.sam` -- SGSF's Saliency Augmentation Module: Perlin forgeries inside the salient region;
 * :mod:`.cutswap` -- CutSwap: two similar salient patches swapped (Qin et al.).
 """

@@ -32,7 +32,9 @@ that each operation runs once per step on the samples that chose it. With ``wher
 of the pixels that will be used, as in DRAEM's blend) the chain is evaluated exactly at those
 pixels only: whole images up to the last step that reads a whole image (sharpness and rotation
 read a neighbourhood, autocontrast and equalize a histogram), then the remaining pointwise
-steps on the masked pixels alone.
+steps on the masked pixels alone. The whole images can be dense tensors or palettes of
+distinct colours (:mod:`anolearn.forge.palette`); the loop that runs the chains
+(:func:`_run_chains`) does not mind which.
 
 Deviations from imgaug, for speed and simplicity: we work in float RGB, not uint8 (the
 histogram operations quantise to 256 levels internally, as PIL does); brightness changes the
@@ -448,39 +450,112 @@ def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
 # ----------------------------------------------------------------------------- whole image in, some pixels out
 # Sharpness and rotation need their whole input image, but their output at a pixel is a small
 # stencil of it. When only some output pixels are wanted (draem_augment's ``where``), these
-# compute just those, with the same draws and the same float operations as the full versions.
-def _sharpness_at(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Generator | None = None,
+# compute just those, reading the input through a *reader* with three methods:
+#   locate(yy, xx) -> loc       where pixels (yy, xx) (B, L) are stored,
+#   shift(loc, dy, dx) -> loc   where their neighbours (yy + dy, xx + dx) are,
+#   read(loc) -> (B, C, L)      the values stored there.
+# A dense image is read with a gather (DenseReader); a palette image (anolearn.forge.palette)
+# looks its pixels up in its palette, so the same stencil code serves both.
+class DenseReader:
+    """Reads pixels of a dense ``(B, C, H, W)`` batch, or of its images ``rows`` (a slice or a
+    list of indices); locations are flat pixel indices."""
+
+    def __init__(self, x: torch.Tensor, rows: slice | list[int] | None = None):
+        _, self.c, self.h, self.w = x.shape
+        self.dtype, self.device = x.dtype, x.device
+        if rows is None or isinstance(rows, slice):
+            x = x if rows is None else x[rows]
+            self.b, self._flat, self._rows = x.shape[0], x.reshape(x.shape[0], self.c, self.h * self.w), None
+        else:  # read the listed images in place: flat positions into the whole batch
+            self.b, self._flat = len(rows), x.reshape(-1)
+            self._rows = torch.tensor(rows, device=x.device).view(-1, 1, 1) * self.c
+            self._channels = torch.arange(self.c, device=x.device).view(1, -1, 1)
+
+    def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return yy * self.w + xx
+
+    def shift(self, loc: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+        return loc + (dy * self.w + dx)
+
+    def read(self, loc: torch.Tensor) -> torch.Tensor:
+        if self._rows is None:
+            return self._flat.gather(2, loc.unsqueeze(1).expand(self.b, self.c, -1))
+        at = (self._rows + self._channels) * (self.h * self.w) + loc.unsqueeze(1)  # (n, C, L)
+        return self._flat.index_select(0, at.view(-1)).view(at.shape)
+
+
+def _reader(x):
+    return DenseReader(x) if isinstance(x, torch.Tensor) else x
+
+
+def _sharpness_at(x, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Generator | None = None,
                   factor: tuple[float, float] = (0.0, 2.0)) -> torch.Tensor:
-    """:func:`sharpness` of ``x`` ``(B, 3, H, W)`` at pixels ``(ys, xs)`` ``(B, L)``: ``(B, 3, 1, L)``."""
-    b, c, h, w = x.shape
+    """:func:`sharpness` of ``x`` (a ``(B, 3, H, W)`` batch or a reader) at pixels ``(ys, xs)``
+    ``(B, L)``: ``(B, 3, 1, L)``, with the same draws and float operations as the full version."""
+    x = _reader(x)
+    b, h, w, n = x.b, x.h, x.w, ys.shape[1]
     f = uniform(*factor, (b, 1, 1, 1), generator, x.device, x.dtype).view(b, 1, 1)
-    flat = x.reshape(b, c, h * w)
-
-    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:  # (B, 3, L)
-        return flat.gather(2, (yy * w + xx).unsqueeze(1).expand(b, c, -1))
-
-    here = at(ys, xs)
     if h < 3 or w < 3:
-        return here.unsqueeze(2)
-    yc, xc = ys.clamp(1, h - 2), xs.clamp(1, w - 2)  # border pixels keep their value (below)
-    rows = [(at(yc - 1, xc + dx) + at(yc, xc + dx)).add_(at(yc + 1, xc + dx)) for dx in (-1, 0, 1)]
+        return x.read(x.locate(ys, xs)).unsqueeze(2)
+    centre = x.locate(ys.clamp(1, h - 2), xs.clamp(1, w - 2))  # border pixels keep their value (below)
+    # the 3 x 3 neighbourhood of every pixel in one read: (B, 3, 9 L), neighbour (dy, dx) at block 3 (dy + 1) + dx + 1
+    near = x.read(torch.cat([x.shift(centre, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 1)).view(b, -1, 9, n)
+    rows = [(near[:, :, dx] + near[:, :, 3 + dx]).add_(near[:, :, 6 + dx]) for dx in range(3)]
     smooth = (rows[0] + rows[1]).add_(rows[2])  # the same sums, in the same order, as sharpness
-    inner = at(yc, xc)
+    inner = near[:, :, 4]
     out = smooth.add_(inner, alpha=4.0).mul_(1.0 / 13.0).lerp_(inner, f).clamp_(0, 1)
     border = ((ys == 0) | (ys == h - 1) | (xs == 0) | (xs == w - 1)).unsqueeze(1)
-    return torch.where(border, here, out).unsqueeze(2)
+    if bool(border.any()):  # host round trip, but border pixels are rare
+        out = torch.where(border, x.read(x.locate(ys, xs)), out)
+    return out.unsqueeze(2)
 
 
-def _rotate_at(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Generator | None = None,
+def bilinear_at(x, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)`` at
+    ``(B, L)`` normalised points ``(gx, gy)``, reading only the four neighbours of each point.
+
+    ``x`` is a ``(B, C, H, W)`` batch or a reader. Point ``(gx, gy)`` sits at pixel coordinates
+    ``u = (gx + 1) W / 2 - 1/2``, ``v = (gy + 1) H / 2 - 1/2``; with ``(i, j) = (floor v, floor u)``
+    and ``(dv, du)`` the remainders, the value is
+    ``(1 - dv)(1 - du) x[i, j] + (1 - dv) du x[i, j + 1] + dv (1 - du) x[i + 1, j] + dv du x[i + 1, j + 1]``,
+    neighbours outside the image counting as 0. The arithmetic follows torch's compiled CPU
+    kernel, fused multiply-adds included, so on x86 CPUs it gives the very floats of
+    ``grid_sample`` (the tests check); elsewhere the last bit may differ. Returns ``(B, C, L)``.
+    """
+    x = _reader(x)
+    h, w, n = x.h, x.w, gx.shape[1]
+    u = torch.addcmul(torch.full_like(gx, -0.5), gx + 1.0, torch.full_like(gx, w / 2))  # pixel coordinates
+    v = torch.addcmul(torch.full_like(gy, -0.5), gy + 1.0, torch.full_like(gy, h / 2))
+    j0, i0 = u.floor(), v.floor()
+    du, dv = u - j0, v - i0
+    eu, ev = 1.0 - du, 1.0 - dv
+    j0, i0 = j0.long(), i0.long()
+    corners = ((0, 0, ev * eu), (0, 1, ev * du), (1, 0, dv * eu), (1, 1, dv * du))  # nw, ne, sw, se
+    locs, weights = [], []
+    for oi, oj, weight in corners:
+        ii, jj = i0 + oi, j0 + oj
+        inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)  # zero padding: weight 0 outside
+        locs.append(x.locate(ii.clamp(0, h - 1), jj.clamp(0, w - 1)))
+        weights.append(weight.mul_(inside).unsqueeze(1))
+    vals = x.read(torch.cat(locs, 1)).view(x.b, -1, 4, n)  # the four neighbours in one read
+    out = vals[:, :, 0] * weights[0]
+    for k in (1, 2, 3):
+        out = torch.addcmul(out, vals[:, :, k], weights[k])
+    return out
+
+
+def _rotate_at(x, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Generator | None = None,
                degrees: tuple[float, float] = (-45.0, 45.0)) -> torch.Tensor:
-    """:func:`affine_rotate` of ``x`` ``(B, 3, H, W)`` at pixels ``(ys, xs)`` ``(B, L)``: ``(B, 3, 1, L)``."""
-    b, _, h, w = x.shape
+    """:func:`affine_rotate` of ``x`` (a ``(B, 3, H, W)`` batch or a reader) at pixels
+    ``(ys, xs)`` ``(B, L)``: ``(B, 3, 1, L)``."""
+    x = _reader(x)
+    b, h, w = x.b, x.h, x.w
     angles = uniform(*degrees, (b,), generator, x.device, x.dtype)
     theta = _rotation_theta(angles, h, w, x.dtype)
     xn = _normalised(xs.to(x.dtype), w, False).view(b, 1, -1)
     yn = _normalised(ys.to(x.dtype), h, False).view(b, 1, -1)
     grid = _affine_points(theta, xn, yn)  # (B, 1, L, 2): the full grid's values at those pixels
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
+    return bilinear_at(x, grid[:, 0, :, 0], grid[:, 0, :, 1]).clamp_(0, 1).unsqueeze(2)
 
 
 #: The ten operations, in the order of DRAEM's ``augmenters`` list.
@@ -548,97 +623,207 @@ def _dense_steps(row: list[int], kinds: list[str]) -> int:
     return need
 
 
-def _augment_where(x: torch.Tensor, where: torch.Tensor, generator: torch.Generator | None,
-                   table: list[list[int]], fns: list, kinds: list[tuple]) -> tuple[torch.Tensor, ...]:
-    """Run the chains of ``table`` (rows sorted by decreasing dense steps) on ``x`` in place, exact
-    at the pixels where ``where`` is true.
+def _wanted_pixels(where: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Bookkeeping of the wanted pixels of a ``(B, 1, H, W)`` mask (bool, or 0/1 floats).
+
+    Returns ``(rows, pos, slot, where_px, counts)``: wanted pixel ``n`` is flat pixel ``pos[n]``
+    of image ``rows[n]``, stored in slot ``slot[n]`` of its image's packed list; ``where_px``
+    ``(B, L)`` lists each image's wanted flat pixels (padded with pixel 0 up to ``L``, the largest
+    count); ``counts`` (a list) says how many each image has.
+    """
+    b = where.shape[0]
+    hw = where[0].numel() if b else 1
+    wanted = where if where.dtype == torch.bool else where > 0.5
+    flat = wanted.reshape(-1).nonzero().squeeze(1)  # sorted: each row's pixels are contiguous
+    rows = torch.div(flat, hw, rounding_mode="floor")
+    pos = flat - rows * hw
+    counts = torch.bincount(rows, minlength=b)
+    slot = torch.arange(rows.numel(), device=where.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    count_list = counts.tolist()  # host round trip
+    length = max(count_list, default=0) or 1
+    where_px = torch.zeros(b, length, device=where.device, dtype=torch.long)
+    where_px.view(-1)[rows * length + slot] = pos
+    return rows, pos, slot, where_px, count_list
+
+
+def _take(t: torch.Tensor, rows: slice | list[int]) -> torch.Tensor:
+    """Rows of ``t``: a view for a slice, a copy for a list of indices."""
+    return t[rows] if isinstance(rows, slice) else t.index_select(0, torch.tensor(rows, device=t.device))
+
+
+def _put(t: torch.Tensor, rows: slice | list[int], value: torch.Tensor) -> None:
+    """Write ``value`` into rows ``rows`` of ``t`` (in place)."""
+    if isinstance(rows, slice):
+        t[rows] = value
+    else:
+        t.index_copy_(0, torch.tensor(rows, device=t.device), value)
+
+
+def _groups(column: list[int], start: int, stop: int) -> list[tuple[int, slice | list[int]]]:
+    """For each operation in ``column[start:stop]``, the rows that use it: ``(k, rows)``, rows as
+    a slice when they are neighbours, else as a list (one call per operation, not per run)."""
+    members: dict[int, list[int]] = {}
+    for i in range(start, stop):
+        members.setdefault(column[i], []).append(i)
+    return [(k, slice(r[0], r[-1] + 1) if r[-1] - r[0] + 1 == len(r) else r) for k, r in members.items()]
+
+
+class _DenseState:
+    """Whole images as a dense ``(B, 3, H, W)`` tensor, for :func:`_run_chains` (updated in place)."""
+
+    def __init__(self, x: torch.Tensor, where_px: torch.Tensor):
+        self.x, self.where_px = x, where_px
+        self.b, _, self.h, self.w = x.shape
+
+    def apply(self, rows: slice, fn, kind: str, helper, generator) -> None:
+        self.x[rows] = fn(self.x[rows], generator)
+
+    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length): the wanted pixels
+        px = _take(self.where_px, rows)[:, :length]
+        return DenseReader(self.x, rows).read(px)
+
+    def reader(self, rows: slice | list[int]) -> DenseReader:
+        return DenseReader(self.x, rows)
+
+    def histograms(self, rows: slice | list[int]) -> torch.Tensor:
+        return _histograms(_to_levels(_take(self.x, rows)))
+
+
+def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.Tensor,
+                generator: torch.Generator | None, table: list[list[int]], fns: list, kinds: list[tuple]) -> None:
+    """Run the chains of ``table`` (rows sorted by decreasing dense steps), exact at the wanted
+    pixels, and write those into ``packed`` ``(B, 3, 1, L)``.
 
     A chain runs on whole images for its first ``d`` steps (:func:`_dense_steps`); from then on
-    only the wanted pixels of each image are kept, packed into a ``(B, 3, 1, L)`` tensor (``L`` =
-    the largest count; pointwise operations do not mind the odd shape). Step ``d`` reads the whole
-    image it starts from: a histogram operation builds its table there, sharpness and rotation
-    evaluate their stencil there.
-
-    Returns:
-        ``(packed, rows, pos, slot)``: ``packed`` ``(B, 3, 1, L)`` the finished wanted pixels
-        (``x`` itself is left in some intermediate state); wanted pixel ``n`` is pixel ``pos[n]``
-        (flat index) of image ``rows[n]``, stored at ``packed[rows[n], :, 0, slot[n]]``.
+    only the wanted pixels of each image are kept, packed (``L`` = the largest count; pointwise
+    operations do not mind the odd shape). Step ``d`` reads the whole image it starts from: a
+    histogram operation builds its table there, sharpness and rotation evaluate their stencil
+    there. ``state`` holds the whole images (:class:`_DenseState`, or palettes in
+    :mod:`anolearn.forge.palette`): it applies an operation to some rows, packs their wanted
+    pixels, reads pixels for a stencil and counts histograms. Whole images are worked on in
+    runs of neighbouring rows (slices, no copies); packed pixels are small, so all the rows
+    that use an operation at a step are gathered into one call. ``counts`` (how many pixels
+    each row wants) lets each call work on the first ``max(counts)`` slots of its rows only.
     """
-    b, c, h, w = x.shape
-    n_ops = len(table[0])
+    b, n_ops = len(table), len(table[0])
     kind_names = [k for k, _ in kinds]
     dense = [_dense_steps(row, kind_names) for row in table]  # non-increasing down the batch
-    wanted = where.reshape(b, h * w) > 0.5  # (B, H W)
-    rows, pos = wanted.nonzero(as_tuple=True)  # row-major: each row's pixels are contiguous
-    counts = wanted.sum(1)
-    slot = torch.arange(rows.numel(), device=x.device) - (torch.cumsum(counts, 0) - counts)[rows]
-    length = max(1, int(counts.max()))  # host round trip
-    where_px = torch.zeros(b, length, device=x.device, dtype=torch.long)  # (B, L) flat pixel index
-    where_px.view(-1)[rows * length + slot] = pos
-    packed = torch.zeros(b, c, 1, length, device=x.device, dtype=x.dtype)  # (B, 3, 1, L)
-    flat = x.view(b, c, h * w)
+    w = state.w
 
-    def pack(a: int, z: int) -> None:  # rows a..z-1: gather their wanted pixels from x
-        if z > a:
-            packed[a:z, :, 0] = flat[a:z].gather(2, where_px[a:z].unsqueeze(1).expand(-1, c, -1))
+    def width(rows: slice | list[int]) -> int:  # packed slots in use among these rows
+        return max(1, max(counts[rows] if isinstance(rows, slice) else [counts[i] for i in rows]))
+
+    def pack(rows: list[int]) -> None:  # their wanted pixels, from the whole images
+        if rows:
+            rows = slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] + 1 == len(rows) else rows
+            n = width(rows)
+            _put(packed[:, :, 0, :n], rows, state.pack(rows, n))
 
     for step in range(n_ops):
         column = [row[step] for row in table]
         n_dense = sum(1 for d in dense if d > step)  # rows 0..n_dense-1 still whole
         n_switch = sum(1 for d in dense if d == step)  # rows that become packed at this step
         for a, z, k in _runs(column, 0, n_dense):
-            x[a:z] = fns[k](x[a:z], generator)
-        for a, z, k in _runs(column, n_dense, b):
+            state.apply(slice(a, z), fns[k], *kinds[k], generator)
+        for k, rows in _groups(column, n_dense, b):
             kind, helper = kinds[k]
+            n = width(rows)
             if kind == "at_pixels":  # from the whole image (these rows are all switching)
-                px = where_px[a:z]  # (z - a, L): row and column of the wanted pixels
-                packed[a:z] = helper(x[a:z], torch.div(px, w, rounding_mode="floor"), px % w, generator)
+                px = _take(where_px, rows)[:, :n]  # (rows, n): row and column of the wanted pixels
+                out = helper(state.reader(rows), torch.div(px, w, rounding_mode="floor"), px % w, generator)
+                _put(packed[:, :, :, :n], rows, out)
                 continue
-            pack(a, min(z, n_dense + n_switch))  # the switching rows of this run
+            members = range(rows.start, rows.stop) if isinstance(rows, slice) else rows
+            pack([i for i in members if i < n_dense + n_switch])  # the switching rows
+            part = _take(packed[:, :, :, :n], rows)
             if kind == "histogram":  # table from the whole image (these rows are all switching)
-                lut = helper(_histograms(_to_levels(x[a:z])), generator)
-                packed[a:z] = _apply_lut(_to_levels(packed[a:z]), lut, x.dtype)
+                lut = helper(state.histograms(rows), generator)
+                part = _apply_lut(_to_levels(part), lut, packed.dtype)
             else:
-                packed[a:z] = fns[k](packed[a:z], generator)
-    pack(0, sum(1 for d in dense if d == n_ops))  # chains that ran on whole images throughout
+                part = fns[k](part, generator)
+            _put(packed[:, :, :, :n], rows, part)
+    pack(list(range(sum(1 for d in dense if d == n_ops))))  # chains that ran on whole images throughout
+
+
+def _augment_where(x: torch.Tensor, where: torch.Tensor, generator: torch.Generator | None,
+                   table: list[list[int]], fns: list, kinds: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """:func:`_run_chains` on a dense batch ``x`` (modified in place).
+
+    Returns:
+        ``(packed, rows, pos, slot)``: ``packed`` ``(B, 3, 1, L)`` the finished wanted pixels;
+        wanted pixel ``n`` is pixel ``pos[n]`` (flat index) of image ``rows[n]``, stored at
+        ``packed[rows[n], :, 0, slot[n]]``.
+    """
+    rows, pos, slot, where_px, counts = _wanted_pixels(where)
+    packed = torch.zeros(x.shape[0], x.shape[1], 1, where_px.shape[1], device=x.device, dtype=x.dtype)
+    _run_chains(_DenseState(x, where_px), where_px, counts, packed, generator, table, fns, kinds)
     return packed, rows, pos, slot
 
 
 def _where_order(table: list[list[int]], kinds: list[tuple]) -> list[int]:
-    """Row order for :func:`_augment_where`: most whole-image steps first, then by the chain."""
+    """Row order for :func:`_run_chains`: most whole-image steps first, then by the chain."""
     names = [k for k, _ in kinds]
     return sorted(range(len(table)), key=lambda i: (-_dense_steps(table[i], names), table[i]))
 
 
-def draem_augment_pixels(images: torch.Tensor, where: torch.Tensor, generator: torch.Generator | None = None,
-                         n_ops: int = 3) -> tuple[torch.Tensor, ...]:
+def draem_augment_pixels(images, where: torch.Tensor, generator: torch.Generator | None = None,
+                         n_ops: int = 3, ops: dict[str, Callable[..., torch.Tensor]] | None = None,
+                         return_choices: bool = False) -> tuple[torch.Tensor, ...]:
     """DRAEM's augmentation of exchangeable source images, wanted only where ``where`` is set,
     returned packed (what :func:`~anolearn.forge.draem.draem_forge` blends, with no full-size
-    write-back). Same draws as ``draem_augment(images, generator, n_ops, exchangeable=True,
-    where=where)``; ``images`` is overwritten with intermediate values (if contiguous).
+    write-back).
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1] (overwritten with intermediate values if
+            contiguous), or :class:`~anolearn.forge.palette.IndexedImages` (source images kept
+            as palette and index: pointwise steps and histograms then cost per colour, and only
+            the chains that need a whole image after a sharpness or rotation step are made dense).
+        where: ``(B, 1, H, W)`` mask of the wanted pixels.
+        generator: random source on the images' device.
+        n_ops: operations per sample (DRAEM: 3).
+        ops: name -> ``fn(x, generator)``; default :data:`DRAEM_AUGMENTATIONS`.
+        return_choices: also return the ``(B, n_ops)`` table of operations (row ``i``: those
+            applied to image ``i``, in order).
+
+    With a dense batch, the draws are those of ``draem_augment(images, generator, n_ops,
+    exchangeable=True, where=where)``.
 
     Returns:
-        ``(packed, rows, pos, slot)``: wanted pixel ``n`` is flat pixel ``pos[n]`` of image
-        ``rows[n]`` and its augmented value is ``packed[rows[n], :, 0, slot[n]]`` (``packed`` is
-        ``(B, 3, 1, L)``, ``L`` the largest number of wanted pixels in an image).
+        ``(packed, rows, pos, slot)`` (and the choices if asked): wanted pixel ``n`` is flat
+        pixel ``pos[n]`` of image ``rows[n]`` and its augmented value is
+        ``packed[rows[n], :, 0, slot[n]]`` (``packed`` is ``(B, 3, 1, L)``, ``L`` the largest
+        number of wanted pixels in an image).
     """
-    check_images(images)
-    check_generator(generator, images.device)
-    fns = list(DRAEM_AUGMENTATIONS.values())
+    dense = isinstance(images, torch.Tensor)
+    if dense:
+        check_images(images)
+    b, _, h, w = images.shape
+    dev = images.device
+    check_generator(generator, dev)
+    fns = list((DRAEM_AUGMENTATIONS if ops is None else ops).values())
     if not 0 <= n_ops <= len(fns):
         raise ValueError(f"n_ops must be between 0 and {len(fns)}, got {n_ops}.")
-    b, dev = images.shape[0], images.device
-    if where.shape != (b, 1, *images.shape[-2:]):
-        raise ValueError(f"where must be a (B, 1, H, W) mask matching the images {tuple(images.shape)}, "
+    if where.shape != (b, 1, h, w):
+        raise ValueError(f"where must be a (B, 1, H, W) mask matching the images {(b, 3, h, w)}, "
                          f"got {tuple(where.shape)}.")
-    images = images.contiguous()
-    if b == 0:
-        empty = torch.zeros(0, device=dev, dtype=torch.long)
-        return images.new_zeros(0, images.shape[1], 1, 1), empty, empty, empty
+    if b == 0 or n_ops == 0:
+        rows, pos, slot, where_px, _ = _wanted_pixels(where)
+        x = images if dense else images.dense()
+        packed = _DenseState(x, where_px).pack(slice(0, b), where_px.shape[1]).unsqueeze(2) if b else x.new_zeros(0, 3, 1, 1)
+        choices = torch.zeros(b, n_ops, device=dev, dtype=torch.long)
+        return (packed, rows, pos, slot, choices) if return_choices else (packed, rows, pos, slot)
     table = torch.rand(b, len(fns), generator=generator, device=dev).argsort(1)[:, :n_ops].tolist()
     kinds = [_kind(fn) for fn in fns]
     table = [table[i] for i in _where_order(table, kinds)]
-    return _augment_where(images, where, generator, table, fns, kinds)
+    if dense:
+        out = _augment_where(images.contiguous(), where, generator, table, fns, kinds)
+    else:
+        from .palette import augment_indexed  # palette.py builds on this module
+
+        out, table = augment_indexed(images, where, generator, table, fns, kinds)
+    if return_choices:
+        return (*out, torch.tensor(table, device=dev, dtype=torch.long).view(b, n_ops))
+    return out
 
 
 def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None, n_ops: int = 3,
@@ -723,7 +908,7 @@ def draem_augment(images: torch.Tensor, generator: torch.Generator | None = None
 
 
 __all__ = [
-    "DRAEM_AUGMENTATIONS", "Jitter", "affine_grid", "affine_rotate", "apply_jitter", "jitter_factors", "autocontrast", "check_generator", "check_images", "coin",
+    "DRAEM_AUGMENTATIONS", "DenseReader", "Jitter", "affine_grid", "affine_rotate", "apply_jitter", "bilinear_at", "jitter_factors", "autocontrast", "check_generator", "check_images", "coin",
     "color_jitter", "draem_augment", "draem_augment_pixels", "equalize", "gamma_contrast", "hsv_to_rgb", "hue_saturation", "invert",
     "luma", "multiply_add_brightness", "posterize", "rgb_to_hsv", "rotate", "sharpness", "solarize", "uniform",
 ]

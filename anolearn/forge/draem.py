@@ -45,13 +45,17 @@ augmentation is evaluated only there: the steps that read whole images (sharpnes
 the histograms of autocontrast and equalize) still see whole images, and the pointwise steps
 after them run on the masked pixels alone, packed (see
 :func:`~anolearn.forge.augment.draem_augment_pixels`); the blend writes those pixels straight
-into a copy of the batch. The source images are independent draws, so samples that share an
+into a copy of the batch. On the CPU, the built-in textures are not even copied out of their
+bank: each stays a palette of its distinct colours plus an index (see
+:mod:`~anolearn.forge.palette`), so the whole-image steps before the mask is applied cost per
+colour, not per pixel. The source images are independent draws, so samples that share an
 operation are made neighbours and processed as one slice (a random permutation then hands the
-results to the images, so no image's draw depends on its place in the batch). The host round trips: which samples
-stay normal or get turned, the augmentation choices, the mask pixel counts and the lattice
-scales (to group the Perlin evaluation by lattice size). Every step draws from the same
-distributions as the straightforward version; the tests check that the packed augmentation
-equals the whole-image one at every masked pixel.
+results to the images, so no image's draw depends on its place in the batch). The host round
+trips: which samples stay normal or get turned, the augmentation choices, the mask pixel
+counts, the palette sizes and the lattice scales (to group the Perlin evaluation by lattice
+size). Every step draws from the same distributions as the straightforward version; the tests
+check that the packed and palette augmentations equal the whole-image one at every masked
+pixel (to float rounding).
 """
 from __future__ import annotations
 
@@ -122,24 +126,35 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
         return Forged(clean, masks, clean)
 
     m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
-                    rotation=noise_rotation).to(images.dtype)  # (k, 1, H, W)
-    anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype).contiguous()  # (k, 3, H, W)
+                    rotation=noise_rotation, dtype=torch.bool)  # (k, 1, H, W)
+    if dev.type == "cpu" and hasattr(src, "sample_indexed"):  # built-in textures as palettes (forge.palette);
+        # on a GPU, whole-image operations are cheap and the palette bookkeeping's host round trips are not
+        anomaly = src.sample_indexed(k, h, w, generator=generator, device=dev)
+    else:
+        anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype).contiguous()  # (k, 3, H, W)
     # Only the pixels inside the mask are blended, so only those are augmented (the steps that
     # read whole images still see whole images) and blended, packed: (k, 3, 1, L).
     packed, rows, pos, slot = draem_augment_pixels(anomaly, m, generator, n_ops=n_augment)
-    opacity = uniform(*beta, (k, 1, 1, 1), generator, dev, images.dtype)
+    packed = packed.to(images.dtype)
+    opacity = uniform(*beta, (k,), generator, dev, images.dtype)
 
     # The augmentation sorted its rows by chain; a random permutation hands the (mask, source)
     # pairs to the images, so no image's draw depends on its place in the batch.
     idx = idx.index_select(0, torch.randperm(k, generator=generator, device=dev))
     out = clean.clone(memory_format=torch.contiguous_format)  # (B, 3, H, W); forged pixels written over it
-    flat = out.view(b, 3, h * w)
+    # Every wanted pixel as a flat position: channel c of pixel pos of image row sits at
+    # (row * 3 + c) * H W + pos in the output (and likewise in the packed pixels, with L for H W).
+    hw, length = h * w, packed.shape[-1]
+    channel = torch.arange(3, device=dev)
     target = idx[rows]  # the batch row of every wanted pixel
-    x_px = flat[target, :, pos]  # (N, 3) the clean pixels I inside the masks
-    a_px = packed[rows, :, 0, slot]  # (N, 3) the augmented source A there
+    at_out = (target * (3 * hw) + pos).unsqueeze(1) + channel * hw  # (N, 3)
+    at_packed = (rows * (3 * length) + slot).unsqueeze(1) + channel * length  # (N, 3)
+    at_out, at_packed = at_out.view(-1), at_packed.view(-1)
+    x_px = out.view(-1).index_select(0, at_out).view(-1, 3)  # (N, 3) the clean pixels I inside the masks
+    a_px = packed.view(-1).index_select(0, at_packed).view(-1, 3)  # (N, 3) the augmented source A there
     # I + beta (A - I) = (1 - beta) I + beta A inside the mask; outside nothing is written
-    flat[target, :, pos] = a_px.sub_(x_px).mul_(opacity.view(k, 1)[rows]).add_(x_px)
-    masks.index_copy_(0, idx, m)
+    out.view(-1).index_copy_(0, at_out, a_px.sub_(x_px).mul_(opacity[rows].unsqueeze(1)).add_(x_px).view(-1))
+    masks.view(-1).index_fill_(0, target * hw + pos, 1.0)  # the masks are exactly the blended pixels
     return Forged(out, masks, clean)
 
 

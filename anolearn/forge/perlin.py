@@ -48,6 +48,7 @@ masks at 256 px are empty (a coarse lattice that never exceeds 0.5).
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -137,29 +138,35 @@ def lattice_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[int
 
 
 def _grouped_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[int, int],
-                   canvas: tuple[int, int]) -> torch.Tensor:
+                   canvas: tuple[int, int], finish=None) -> torch.Tensor:
     """:func:`lattice_noise` with the samples grouped by how many lattice columns they reach.
 
     The gradient tensor is sized for the finest lattice of the batch, but a coarse lattice
     reaches only its first few columns: the rest would multiply zeros in the big matrix product.
     DRAEM's scales take six values, so samples are grouped by the columns they need (one host
     read of the scales) and each group is evaluated with its own slice of the gradients.
+    ``finish(noise, members)``, if given, maps a group's canvases ``(n, Hc, Wc)`` to its final
+    maps (the rotated read), so that only those are copied into place.
     """
     b, rows, cols, _ = gradients.shape
     wc = canvas[1]
+    finish = finish if finish is not None else (lambda noise, members: noise)
     reach = torch.floor((wc - 1.0) * (scales[:, 1] / size[1])) + 3  # lattice columns used, with a margin
-    need = reach.clamp(max=cols).long().tolist()
+    # (coarse lattices share one group: a few more columns cost less than another pass)
+    need = reach.clamp(min=min(8, cols), max=cols).long().tolist()
     groups: dict[int, list[int]] = {}
     for i, n in enumerate(need):
         groups.setdefault(n, []).append(i)
     if len(groups) == 1:
-        return lattice_noise(gradients[:, :, :need[0]], scales, size, canvas)
-    noise = torch.empty(b, canvas[0], wc, device=gradients.device, dtype=torch.float32)
+        return finish(lattice_noise(gradients[:, :, :need[0]], scales, size, canvas), torch.arange(b, device=gradients.device))
+    out = None
     for n, members in groups.items():
         idx = torch.tensor(members, device=gradients.device)
-        part = lattice_noise(gradients.index_select(0, idx)[:, :, :n], scales.index_select(0, idx), size, canvas)
-        noise.index_copy_(0, idx, part)
-    return noise
+        part = finish(lattice_noise(gradients.index_select(0, idx)[:, :, :n], scales.index_select(0, idx), size, canvas), idx)
+        if out is None:
+            out = part.new_empty(b, *part.shape[1:])
+        out.index_copy_(0, idx, part)
+    return out
 
 
 def _unpack_shape(shape) -> tuple[int, int, int, torch.device | None]:
@@ -205,6 +212,14 @@ def perlin_noise(shape, scales: torch.Tensor | None = None, generator: torch.Gen
         >>> noise.shape
         torch.Size([4, 100, 60])
     """
+    return _noise_maps(shape, None, scales, generator, device, rotation, octaves, persistence, lacunarity, exponents)
+
+
+def _noise_maps(shape, then, scales, generator, device, rotation, octaves, persistence, lacunarity,
+                exponents) -> torch.Tensor:
+    """:func:`perlin_noise`, with ``then`` (None or a pointwise map, the threshold of
+    :func:`perlin_mask`) applied to the finished maps group by group, so that only its (smaller)
+    result is copied into place."""
     b, h, w, dev = _unpack_shape(shape)
     if device is None:
         device = dev if dev is not None else (generator.device if generator is not None else "cpu")
@@ -231,51 +246,77 @@ def perlin_noise(shape, scales: torch.Tensor | None = None, generator: torch.Gen
         pad_x = int(math.ceil(max(0.0, half_diag - (w - 1) / 2))) + 1
     hc, wc = h + 2 * pad_y, w + 2 * pad_x
 
-    noise = None
-    amplitude, factor = 1.0, 1.0
+    grads, factor = [], 1.0
     for _ in range(octaves):
         rows = int(math.ceil(hc * max_ry * factor / h)) + 2
         cols = int(math.ceil(wc * max_rx * factor / w)) + 2
-        grads = lattice_gradients(b, rows, cols, generator, device)  # (B, rows, cols, 2)
-        octave = _grouped_noise(grads, scales * factor, (h, w), (hc, wc))  # (B, Hc, Wc)
+        grads.append(lattice_gradients(b, rows, cols, generator, device))  # (B, rows, cols, 2)
+        factor *= lacunarity
+    turn = None
+    if rotation is not None:
+        if isinstance(rotation, torch.Tensor):
+            angles = rotation.to(device=device, dtype=torch.float32).reshape(b)
+        else:
+            angles = uniform(float(rotation[0]), float(rotation[1]), (b,), generator, device)
+        turn = _turn(angles, (h, w), (hc, wc))
+    if octaves == 1:  # turn (and threshold) each group's canvas as soon as it is made
+        finish = turn
+        if then is not None:
+            def finish(noise: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+                return then(noise if turn is None else turn(noise, members))
+        return _grouped_noise(grads[0], scales, (h, w), (hc, wc), finish=finish)
+    noise, amplitude, factor = None, 1.0, 1.0
+    for octave_grads in grads:
+        octave = _grouped_noise(octave_grads, scales * factor, (h, w), (hc, wc))  # (B, Hc, Wc)
         noise = octave if noise is None else noise.add_(octave, alpha=amplitude)
         amplitude *= persistence
         factor *= lacunarity
-    if rotation is None:
-        return noise
+    noise = noise if turn is None else turn(noise, torch.arange(b, device=device))
+    return noise if then is None else then(noise)
 
-    if isinstance(rotation, torch.Tensor):
-        angles = rotation.to(device=device, dtype=torch.float32).reshape(b)
-    else:
-        angles = uniform(float(rotation[0]), float(rotation[1]), (b,), generator, device)
-    # Turn the pattern about the image centre: output pixel p shows the canvas at
-    # c + R(-theta) (p - c), read bilinearly (as DRAEM's rotation of its noise map). In the
-    # normalised coordinates of grid_sample this is a linear map (both centres sit at 0).
+
+def _turn(angles: torch.Tensor, size: tuple[int, int], canvas: tuple[int, int]):
+    """The rotated read of the canvas: ``turn(noise (n, Hc, Wc), members (n,)) -> (n, H, W)``.
+
+    Output pixel p shows the canvas at c + R(-theta) (p - c), read bilinearly (as DRAEM's
+    rotation of its noise map). In the normalised coordinates of grid_sample this is a linear
+    map (both centres sit at 0).
+    """
+    (h, w), (hc, wc) = size, canvas
     t = torch.deg2rad(angles)
     cos, sin = torch.cos(t), torch.sin(t)
     sx, sy = (w - 1) / (wc - 1), (h - 1) / (hc - 1)  # image half-size over canvas half-size
-    theta = torch.zeros(b, 2, 3, device=device, dtype=torch.float32)
+    theta = torch.zeros(angles.shape[0], 2, 3, device=angles.device, dtype=torch.float32)
     theta[:, 0, 0], theta[:, 0, 1] = cos * sx, -sin * (h - 1) / (wc - 1)
     theta[:, 1, 0], theta[:, 1, 1] = sin * (w - 1) / (hc - 1), cos * sy
-    grid = affine_grid(theta, h, w, align_corners=True)  # (B, H, W, 2) as (x, y)
-    return F.grid_sample(noise.unsqueeze(1), grid, mode="bilinear", padding_mode="border",
-                         align_corners=True).squeeze(1)
+
+    def turn(noise: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        grid = affine_grid(theta.index_select(0, members), h, w, align_corners=True)  # (n, H, W, 2) as (x, y)
+        return F.grid_sample(noise.unsqueeze(1), grid, mode="bilinear", padding_mode="border",
+                             align_corners=True).squeeze(1)
+
+    return turn
 
 
-def perlin_mask(shape, threshold: float = 0.5, **kwargs) -> torch.Tensor:
+def perlin_mask(shape, threshold: float = 0.5, dtype: torch.dtype = torch.float32, **kwargs) -> torch.Tensor:
     """DRAEM's anomaly mask: ``1`` where Perlin noise exceeds ``threshold``.
 
     Args:
         shape: as :func:`perlin_noise`.
         threshold: DRAEM's code uses 0.5 (higher = smaller, rarer blobs).
+        dtype: of the result (``torch.bool`` for a boolean mask).
         **kwargs: passed to :func:`perlin_noise` (``scales``, ``generator``, ``rotation``, ...).
 
     Returns:
-        ``(B, 1, H, W)`` float in {0, 1}. A sample can come out empty (all 0) when its noise stays
+        ``(B, 1, H, W)`` in {0, 1}. A sample can come out empty (all 0) when its noise stays
         below the threshold; DRAEM keeps such samples (they count as normal).
     """
-    noise = perlin_noise(shape, **kwargs)
-    return torch.gt(noise, threshold).unsqueeze(1).to(torch.float32)
+    params = inspect.signature(perlin_noise).bind(shape, **kwargs)
+    params.apply_defaults()
+    args = dict(params.arguments)
+    args.pop("shape")
+    mask = _noise_maps(shape, lambda noise: torch.gt(noise, threshold), **args).unsqueeze(1)
+    return mask if dtype == torch.bool else mask.to(dtype)
 
 
 __all__ = ["fade", "lattice_noise", "lattice_gradients", "perlin_mask", "perlin_noise", "sample_scales"]

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..paths import FETCH_COMMANDS, dataset_dir
 from .augment import check_generator, uniform
+from .palette import IndexedImages, Palettes
 from .perlin import perlin_noise
 
 #: scikit-image photographs that ship with the wheel (no download), used by TextureSource.
@@ -52,19 +53,6 @@ class AnomalySource(Protocol):
 
     def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> torch.Tensor: ...
-
-
-def _flip(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Random horizontal and vertical flips, one coin each per sample, in place (cheapest on the
-    uint8 bank, before conversion to float). One host read of the coins, so that only the
-    samples that drew a flip are touched."""
-    b = images.shape[0]
-    flips = torch.rand(b, 2, generator=generator, device=images.device) < 0.5
-    for axis, dim in ((0, -1), (1, -2)):
-        rows = flips[:, axis].nonzero().squeeze(1)
-        if rows.numel():
-            images[rows] = images.index_select(0, rows).flip(dim)
-    return images
 
 
 # ----------------------------------------------------------------------------- procedural families
@@ -183,6 +171,7 @@ class TextureSource:
                  seed: int = 0):
         self.per_family, self.photos, self.crops_per_photo, self.seed = per_family, tuple(photos), crops_per_photo, seed
         self._on_device: dict[tuple, torch.Tensor] = {}
+        self._palettes: dict[tuple, Palettes] = {}
 
     def __len__(self) -> int:
         return self.per_family * len(_FAMILIES) + self.crops_per_photo * len(self.photos)
@@ -207,14 +196,28 @@ class TextureSource:
     def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> torch.Tensor:
         """``n`` textures drawn with replacement, randomly flipped: ``(n, 3, H, W)`` float in [0, 1]."""
+        return self._draw(n, height, width, generator, device, palettes=False).dense()
+
+    def sample_indexed(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
+                       device: torch.device | str = "cpu") -> IndexedImages:
+        """The same draw as :meth:`sample` (same random numbers, same images), kept as bank entries
+        and flips over the bank's palettes (see :mod:`anolearn.forge.palette`): no pixel is
+        copied until needed, and ``.dense()`` of the result is :meth:`sample`'s output."""
+        return self._draw(n, height, width, generator, device, palettes=True)
+
+    def _draw(self, n: int, height: int, width: int, generator: torch.Generator | None,
+              device: torch.device | str, palettes: bool) -> IndexedImages:
         device = torch.device(device)
         check_generator(generator, device)
         key = (height, width, str(device))
         if key not in self._on_device:
             self._on_device[key] = self.bank(height, width).to(device)
         bank = self._on_device[key]
+        if palettes and key not in self._palettes:
+            self._palettes[key] = Palettes.of(bank)  # once per size (about a second at 256 x 256)
         idx = torch.randint(0, bank.shape[0], (n,), generator=generator, device=device)
-        return _flip(bank.index_select(0, idx), generator).to(torch.float32).mul_(1.0 / 255.0)
+        flips = torch.rand(n, 2, generator=generator, device=device) < 0.5  # left-right, upside down
+        return IndexedImages(bank, self._palettes.get(key) if palettes else None, idx, flips)
 
     def __repr__(self) -> str:
         return f"TextureSource({len(self)} textures: {', '.join(_FAMILIES)} x {self.per_family}, {len(self.photos)} photos x {self.crops_per_photo})"

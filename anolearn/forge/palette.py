@@ -1,0 +1,257 @@
+"""Images kept as a palette and an index, as PNG-8 and GIF files keep them: cheap colour operations.
+
+A texture of the built-in bank (:class:`~anolearn.forge.sources.TextureSource`) is a uint8
+image, and uint8 images repeat their colours: at 256 x 256 the bank's textures use about
+13,000 distinct colours on average for their 65,536 pixels (a striped or checked texture a
+few hundred, a mottled noise field or a colour photograph tens of thousands). Write such an
+image as
+
+    palette  P  (U, 3): its distinct colours,       index  I  (H, W): I[y, x] = which colour,
+
+so that ``image[y, x] = P[I[y, x]]``. Then
+
+* a **pointwise** operation ``f`` (gamma, brightness, hue and saturation, solarize, posterize,
+  invert: each output pixel depends on that pixel's colour only) gives every pixel of one
+  colour the same result: ``f(image)[y, x] = f(P)[I[y, x]]``. Run ``f`` on the ``U`` colours,
+  keep the index;
+* a **histogram** (what autocontrast and equalize read) counts pixels per level: count the
+  palette's levels, each weighted by how many pixels carry that colour;
+* a **stencil** (sharpness, rotation) needs neighbouring pixels: look them up, ``P[I[y', x']]``.
+
+DRAEM augments each anomaly source with three such operations and keeps the result only inside
+the anomaly mask, about 5 % of the pixels. Before that mask, its histogram operations need the
+whole image: here they cost per colour, not per pixel, and no dense float copy of the source is
+made at all. Only a chain that needs a whole image *after* a stencil (e.g. rotate, then
+equalize; about one chain in six) is made dense. Every value is the one the dense version
+computes, the same float operations on the same inputs (the tests check it, to the last bit or
+two: torch's vectorised and scalar ``pow`` can round differently).
+
+Random flips of the source do not change a palette; they change which pixel reads which entry:
+pixel ``(y, x)`` of a flipped image is pixel ``(H - 1 - y, x)`` (or ``(y, W - 1 - x)``) of the
+bank image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .augment import _apply_lut, _dense_steps, _DenseState, _run_chains, _take, _to_levels, _wanted_pixels
+
+
+@dataclass(frozen=True)
+class Palettes:
+    """The palettes of a bank of uint8 images ``(N, 3, H, W)``, all in flat tensors.
+
+    Attributes:
+        colours: ``(sum U_n, 3)`` uint8, image ``n``'s colours at ``start[n] : start[n] + size[n]``.
+        counts: ``(sum U_n,)`` how many pixels of its image carry each colour.
+        start, size: ``(N,)`` long, where each image's palette lies and how long it is.
+        index: ``(N, H * W)`` int32, the palette entry (counted from ``start[n]``) of every pixel.
+    """
+
+    colours: torch.Tensor
+    counts: torch.Tensor
+    start: torch.Tensor
+    size: torch.Tensor
+    index: torch.Tensor
+
+    @staticmethod
+    def of(bank: torch.Tensor) -> "Palettes":
+        """Build the palettes of ``bank`` ``(N, 3, H, W)`` uint8 (one ``torch.unique`` per image)."""
+        if bank.dtype != torch.uint8 or bank.dim() != 4 or bank.shape[1] != 3:
+            raise ValueError(f"Expected a (N, 3, H, W) uint8 bank, got {tuple(bank.shape)} {bank.dtype}.")
+        n = bank.shape[0]
+        codes = bank.to(torch.int32)
+        codes = (codes[:, 0] * 65536 + codes[:, 1] * 256 + codes[:, 2]).reshape(n, -1)  # one int per colour
+        colours, counts, index, sizes = [], [], [], []
+        for i in range(n):
+            uniq, inverse, count = torch.unique(codes[i], return_inverse=True, return_counts=True)
+            colours.append(torch.stack([uniq // 65536, uniq // 256 % 256, uniq % 256], 1).to(torch.uint8))
+            counts.append(count)
+            index.append(inverse.to(torch.int32))
+            sizes.append(uniq.numel())
+        size = torch.tensor(sizes, dtype=torch.long, device=bank.device)
+        return Palettes(torch.cat(colours), torch.cat(counts), torch.cumsum(size, 0) - size, size, torch.stack(index))
+
+
+@dataclass
+class IndexedImages:
+    """A batch of source images drawn from a bank, kept as bank entries plus flips.
+
+    Image ``i`` is bank image ``which[i]``, flipped left-right if ``flips[i, 0]`` and upside
+    down if ``flips[i, 1]``. :meth:`dense` makes the float batch; :class:`PaletteState` works on
+    the palettes instead.
+    """
+
+    bank: torch.Tensor  # (N, 3, H, W) uint8
+    palettes: Palettes | None  # None: only dense() is needed
+    which: torch.Tensor  # (B,) long
+    flips: torch.Tensor  # (B, 2) bool
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.which.shape[0], 3, *self.bank.shape[-2:])
+
+    @property
+    def device(self) -> torch.device:
+        return self.bank.device
+
+    def select(self, rows: slice | list[int]) -> "IndexedImages":
+        """Some of the images (a slice or a list of indices)."""
+        if not isinstance(rows, slice):
+            rows = torch.tensor(rows, device=self.which.device)
+        return IndexedImages(self.bank, self.palettes, self.which[rows], self.flips[rows])
+
+    def dense(self) -> torch.Tensor:
+        """The images as ``(B, 3, H, W)`` float in [0, 1] (uint8 values over 255)."""
+        images = self.bank.index_select(0, self.which)
+        for axis, dim in ((0, -1), (1, -2)):  # flip only the samples that drew it
+            rows = self.flips[:, axis].nonzero().squeeze(1)
+            if rows.numel():
+                images[rows] = images.index_select(0, rows).flip(dim)
+        return images.to(torch.float32).mul_(1.0 / 255.0)
+
+    def strides(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(base, step_y, step_x)``, each ``(B, 1)`` long: pixel ``(y, x)`` of image ``i`` is
+        pixel ``base + y step_y + x step_x`` of the flattened bank (a flip walks backwards)."""
+        h, w = self.bank.shape[-2:]
+        fx, fy = self.flips[:, 0:1].long(), self.flips[:, 1:2].long()
+        base = self.which.view(-1, 1) * (h * w) + fy * ((h - 1) * w) + fx * (w - 1)
+        return base, w - 2 * w * fy, 1 - 2 * fx
+
+
+class PaletteReader:
+    """Reads pixels of palette images (see :class:`~anolearn.forge.augment.DenseReader`):
+    a location is a pixel of the flattened bank, its value the palette colour it indexes."""
+
+    def __init__(self, colours: torch.Tensor, images: IndexedImages):
+        self.colours, self.images = colours[:, :, 0], images  # colours (B, 3, U)
+        self.b, _, self.h, self.w = images.shape
+        self.dtype, self.device = colours.dtype, colours.device
+        self.base, self.step_y, self.step_x = images.strides()
+        self._index = images.palettes.index.view(-1)
+
+    def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return (yy * self.step_y).add_(xx * self.step_x).add_(self.base)
+
+    def shift(self, loc: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+        return loc + (dy * self.step_y + dx * self.step_x)
+
+    def read(self, loc: torch.Tensor) -> torch.Tensor:
+        entry = self._index.index_select(0, loc.view(-1)).view(loc.shape).long()  # palette entries
+        return self.colours.gather(2, entry.unsqueeze(1).expand(-1, 3, -1))
+
+
+class PaletteState:
+    """Whole images as palettes, for :func:`~anolearn.forge.augment._run_chains`.
+
+    Holds each image's colours as a float ``(3, U)`` tensor and their pixel counts ``(U,)``, in
+    lists (palettes differ in length: padding them all to the longest, a photograph's, would
+    cost as much as dense images). Rows that share an operation are stacked for it, padded with
+    colour 0 and count 0 (padding never enters a histogram). A pointwise operation runs on the
+    colours; a histogram operation builds its table from the count-weighted palette and maps the
+    colours through it; stencils read pixels through :class:`PaletteReader`. An operation of
+    another kind cannot run on a palette.
+    """
+
+    def __init__(self, images: IndexedImages, where_px: torch.Tensor):
+        self.images, self.where_px = images, where_px
+        self.b, _, self.h, self.w = images.shape
+        pal = images.palettes
+        starts = pal.start.index_select(0, images.which).tolist()  # host round trip
+        sizes = pal.size.index_select(0, images.which).tolist()
+        # uint8 -> float exactly as the dense batch does it (IndexedImages.dense)
+        self.colours = [pal.colours[s:s + n].t().to(torch.float32).mul_(1.0 / 255.0) for s, n in zip(starts, sizes)]
+        self.counts = [pal.counts[s:s + n].to(torch.float32) for s, n in zip(starts, sizes)]
+
+    @staticmethod
+    def _list(rows: slice | list[int]) -> list[int]:
+        return list(range(rows.start, rows.stop)) if isinstance(rows, slice) else rows
+
+    def _stack(self, rows: slice | list[int], counts: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Colours ``(n, 3, 1, U)`` of some rows (and counts ``(n, U)``), padded to the longest."""
+        rows = self._list(rows)
+        if len(rows) == 1:  # the common case: one image, no copy
+            i = rows[0]
+            return self.colours[i].unsqueeze(0).unsqueeze(2), self.counts[i].unsqueeze(0) if counts else None
+        u = max(self.colours[i].shape[1] for i in rows)
+        out = self.colours[rows[0]].new_zeros(len(rows), 3, 1, u)
+        weights = self.counts[rows[0]].new_zeros(len(rows), u) if counts else None
+        for j, i in enumerate(rows):
+            n = self.colours[i].shape[1]
+            out[j, :, 0, :n] = self.colours[i]
+            if counts:
+                weights[j, :n] = self.counts[i]
+        return out, weights
+
+    def apply(self, rows: slice, fn, kind: str, helper, generator) -> None:
+        part, weights = self._stack(rows, counts=kind == "histogram")
+        if kind == "pointwise":
+            part = fn(part, generator)
+        elif kind == "histogram":
+            lut = helper(_weighted_histograms(part, weights), generator)
+            part = _apply_lut(_to_levels(part), lut, part.dtype)
+        else:
+            raise ValueError(f"A {kind!r} operation cannot run on a palette; make the images dense first.")
+        for j, i in enumerate(self._list(rows)):
+            self.colours[i] = part[j, :, 0, :self.colours[i].shape[1]]
+
+    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length): colours of the wanted pixels
+        px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
+        return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
+
+    def reader(self, rows: slice | list[int]) -> PaletteReader:
+        return PaletteReader(self._stack(rows)[0], self.images.select(rows))
+
+    def histograms(self, rows: slice | list[int]) -> torch.Tensor:
+        return _weighted_histograms(*self._stack(rows, counts=True))
+
+
+def _weighted_histograms(colours: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``(n, 3, 256)`` long: pixel counts per level of palette images, from their colours
+    ``(n, 3, 1, U)`` and how many pixels carry each ``(n, U)``."""
+    n, _, _, u = colours.shape
+    levels = _to_levels(colours[:, :, 0])  # (n, 3, U)
+    offset = torch.arange(n * 3, device=levels.device).view(n, 3, 1) * 256
+    weights = counts.unsqueeze(1).expand(n, 3, u)
+    hist = torch.bincount((levels + offset).reshape(-1), weights=weights.reshape(-1), minlength=n * 3 * 256)
+    return hist.round().long().view(n, 3, 256)  # float sums of integer counts below 2**24 are exact
+
+
+def _needs_dense(row: list[int], kinds: list[str]) -> bool:
+    """True if the chain needs a whole image that is neither the source nor a pointwise function
+    of it: a step before its last whole-image step is a stencil or an unknown operation."""
+    d = _dense_steps(row, kinds)
+    return any(kinds[k] in ("at_pixels", "image") for k in row[:d])
+
+
+def augment_indexed(images: IndexedImages, where: torch.Tensor, generator: torch.Generator | None,
+                    table: list[list[int]], fns: list, kinds: list[tuple]) -> tuple[tuple[torch.Tensor, ...], list]:
+    """:func:`~anolearn.forge.augment._run_chains` on indexed images: the chains that need a
+    dense image (:func:`_needs_dense`) run first, on dense copies of their sources; the others on
+    palettes.
+
+    ``table`` is sorted for ``_run_chains``; the images are exchangeable draws, so the rows are
+    reordered freely (dense ones first) and the order used is returned.
+
+    Returns:
+        ``((packed, rows, pos, slot), table)`` as :func:`~anolearn.forge.augment.draem_augment_pixels`.
+    """
+    names = [k for k, _ in kinds]
+    table = [r for r in table if _needs_dense(r, names)] + [r for r in table if not _needs_dense(r, names)]
+    n_dense = sum(1 for r in table if _needs_dense(r, names))
+    rows, pos, slot, where_px, counts = _wanted_pixels(where)
+    b = len(table)
+    packed = torch.zeros(b, 3, 1, where_px.shape[1], device=where.device)
+    if n_dense:
+        x = images.select(slice(0, n_dense)).dense()
+        _run_chains(_DenseState(x, where_px[:n_dense]), where_px[:n_dense], counts[:n_dense], packed[:n_dense],
+                    generator, table[:n_dense], fns, kinds)
+    if n_dense < b:
+        state = PaletteState(images.select(slice(n_dense, b)), where_px[n_dense:])
+        _run_chains(state, where_px[n_dense:], counts[n_dense:], packed[n_dense:], generator, table[n_dense:], fns, kinds)
+    return (packed, rows, pos, slot), table
+
+
+__all__ = ["IndexedImages", "PaletteReader", "PaletteState", "Palettes", "augment_indexed"]
