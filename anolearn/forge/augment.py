@@ -316,12 +316,23 @@ def _to_levels(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(x, 0, 1).mul_(255).round_().long()  # (B, 3, H, W) in 0..255
 
 
-def _histograms(levels: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` long in 0..255 -> ``(B, 3, 256)`` pixel counts per channel."""
-    b, c = levels.shape[:2]
-    offset = torch.arange(b * c, device=levels.device).view(b * c, 1) * 256  # one bincount for all channels
-    counts = torch.bincount((levels.reshape(b * c, -1) + offset).view(-1), minlength=b * c * 256)
-    return counts.view(b, c, 256)
+def _histograms(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``(B, 3, ...)`` float in [0, 1] -> ``(B, 3, 256)`` long: pixels per level (the levels of
+    :func:`_to_levels`) in each channel; ``weights`` ``(B, N)`` counts each of the ``N`` pixels of
+    an image that many times (a palette's colours, weighted by how many pixels carry them).
+
+    One ``bincount`` for all channels: channel ``j`` of image ``i`` counts into bins
+    ``(3 i + j) 256 + level``. The bin numbers are made in float, where they are exact integers
+    (below 2**24), and cast once to int32: fewer and smaller temporaries than long levels.
+    """
+    b, c = x.shape[:2]
+    dtype = x.dtype if b * c * 256 <= 2 ** 24 else torch.float64  # exact integers either way
+    offset = torch.arange(b * c, device=x.device, dtype=dtype).view(b, c, 1) * 256
+    bins = torch.clamp(x.reshape(b, c, -1).to(dtype), 0, 1).mul_(255).round_().add_(offset)
+    w = None if weights is None else weights.unsqueeze(1).expand(b, c, -1).reshape(-1)
+    counts = torch.bincount(bins.reshape(-1).to(torch.int32), weights=w, minlength=b * c * 256).view(b, c, 256)
+    # weighted sums of integer counts below 2**24 are exact in float
+    return counts if weights is None else counts.round().long()
 
 
 def _apply_lut(levels: torch.Tensor, lut: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -418,8 +429,7 @@ def autocontrast(x: torch.Tensor, generator: torch.Generator | None = None,
                  cutoff: tuple[float, float] = (0.0, 0.2)) -> torch.Tensor:
     """PIL ``ImageOps.autocontrast``: per channel, ignore a fraction ``c ~ U(cutoff)`` of the
     darkest and of the brightest pixels and stretch the remaining range to [0, 1]."""
-    levels = _to_levels(x)
-    return _apply_lut(levels, _autocontrast_lut(_histograms(levels), generator, cutoff), x.dtype)
+    return _apply_lut(_to_levels(x), _autocontrast_lut(_histograms(x), generator, cutoff), x.dtype)
 
 
 def _equalize_lut(hist: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -436,8 +446,7 @@ def _equalize_lut(hist: torch.Tensor, generator: torch.Generator | None = None) 
 def equalize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """PIL ``ImageOps.equalize`` per channel: level ``i -> (n_below(i) + step // 2) // step`` with
     ``step = (N - count of the brightest used level) // 255``."""
-    levels = _to_levels(x)
-    return _apply_lut(levels, _equalize_lut(_histograms(levels)), x.dtype)
+    return _apply_lut(_to_levels(x), _equalize_lut(_histograms(x)), x.dtype)
 
 
 def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -669,7 +678,11 @@ def _groups(column: list[int], start: int, stop: int) -> list[tuple[int, slice |
 
 
 class _DenseState:
-    """Whole images as a dense ``(B, 3, H, W)`` tensor, for :func:`_run_chains` (updated in place)."""
+    """Whole images as a dense ``(B, 3, H, W)`` tensor, for :func:`_run_chains` (updated in place).
+    Operations on whole images take runs of neighbouring rows (``any_rows`` False): a slice of
+    the batch is a view, a list of rows would be a copy of whole images."""
+
+    any_rows = False
 
     def __init__(self, x: torch.Tensor, where_px: torch.Tensor):
         self.x, self.where_px = x, where_px
@@ -686,7 +699,7 @@ class _DenseState:
         return DenseReader(self.x, rows)
 
     def histograms(self, rows: slice | list[int]) -> torch.Tensor:
-        return _histograms(_to_levels(_take(self.x, rows)))
+        return _histograms(_take(self.x, rows))
 
 
 def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.Tensor,
@@ -700,9 +713,9 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
     histogram operation builds its table there, sharpness and rotation evaluate their stencil
     there. ``state`` holds the whole images (:class:`_DenseState`, or palettes in
     :mod:`anolearn.forge.palette`): it applies an operation to some rows, packs their wanted
-    pixels, reads pixels for a stencil and counts histograms. Whole images are worked on in
-    runs of neighbouring rows (slices, no copies); packed pixels are small, so all the rows
-    that use an operation at a step are gathered into one call. ``counts`` (how many pixels
+    pixels, reads pixels for a stencil and counts histograms. Packed pixels (and palettes) are
+    small, so all the rows that use an operation at a step are gathered into one call; dense
+    whole images are worked on in runs of neighbouring rows (slices, no copies). ``counts`` (how many pixels
     each row wants) lets each call work on the first ``max(counts)`` slots of its rows only.
     """
     b, n_ops = len(table), len(table[0])
@@ -723,8 +736,12 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
         column = [row[step] for row in table]
         n_dense = sum(1 for d in dense if d > step)  # rows 0..n_dense-1 still whole
         n_switch = sum(1 for d in dense if d == step)  # rows that become packed at this step
-        for a, z, k in _runs(column, 0, n_dense):
-            state.apply(slice(a, z), fns[k], *kinds[k], generator)
+        whole = _groups(column, 0, n_dense) if state.any_rows else [(k, slice(a, z)) for a, z, k in _runs(column, 0, n_dense)]
+        for k, rows in whole:
+            state.apply(rows, fns[k], *kinds[k], generator)
+        # the rows that switch to packed pixels at this step, except those whose step reads a
+        # stencil of the whole image: their wanted pixels, in one go
+        pack([i for i in range(n_dense, n_dense + n_switch) if kind_names[column[i]] != "at_pixels"])
         for k, rows in _groups(column, n_dense, b):
             kind, helper = kinds[k]
             n = width(rows)
@@ -733,8 +750,6 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
                 out = helper(state.reader(rows), torch.div(px, w, rounding_mode="floor"), px % w, generator)
                 _put(packed[:, :, :, :n], rows, out)
                 continue
-            members = range(rows.start, rows.stop) if isinstance(rows, slice) else rows
-            pack([i for i in members if i < n_dense + n_switch])  # the switching rows
             part = _take(packed[:, :, :, :n], rows)
             if kind == "histogram":  # table from the whole image (these rows are all switching)
                 lut = helper(state.histograms(rows), generator)

@@ -125,22 +125,27 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
     if k == 0:
         return Forged(clean, masks, clean)
 
-    m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
-                    rotation=noise_rotation, dtype=torch.bool)  # (k, 1, H, W)
-    if dev.type == "cpu" and hasattr(src, "sample_indexed"):  # built-in textures as palettes (forge.palette);
-        # on a GPU, whole-image operations are cheap and the palette bookkeeping's host round trips are not
-        anomaly = src.sample_indexed(k, h, w, generator=generator, device=dev)
-    else:
-        anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype).contiguous()  # (k, 3, H, W)
-    # Only the pixels inside the mask are blended, so only those are augmented (the steps that
-    # read whole images still see whole images) and blended, packed: (k, 3, 1, L).
-    packed, rows, pos, slot = draem_augment_pixels(anomaly, m, generator, n_ops=n_augment)
-    packed = packed.to(images.dtype)
-    opacity = uniform(*beta, (k,), generator, dev, images.dtype)
+    # The forging itself needs no autograd bookkeeping: its temporaries are made in inference
+    # mode (cheaper per operation). What is returned is made outside it, so it can enter a
+    # training graph (an inference tensor could not be saved for backward).
+    with torch.inference_mode():
+        m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
+                        rotation=noise_rotation, dtype=torch.bool)  # (k, 1, H, W)
+        if dev.type == "cpu" and hasattr(src, "sample_indexed"):  # built-in textures as palettes (forge.palette);
+            # on a GPU, whole-image operations are cheap and the palette bookkeeping's host round trips are not
+            anomaly = src.sample_indexed(k, h, w, generator=generator, device=dev)
+        else:
+            anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype).contiguous()  # (k, 3, H, W)
+        # Only the pixels inside the mask are blended, so only those are augmented (the steps that
+        # read whole images still see whole images) and blended, packed: (k, 3, 1, L).
+        packed, rows, pos, slot = draem_augment_pixels(anomaly, m, generator, n_ops=n_augment)
+        packed = packed.to(images.dtype)
+        opacity = uniform(*beta, (k,), generator, dev, images.dtype)
 
-    # The augmentation sorted its rows by chain; a random permutation hands the (mask, source)
-    # pairs to the images, so no image's draw depends on its place in the batch.
-    idx = idx.index_select(0, torch.randperm(k, generator=generator, device=dev))
+        # The augmentation sorted its rows by chain; a random permutation hands the (mask, source)
+        # pairs to the images, so no image's draw depends on its place in the batch.
+        idx = idx.index_select(0, torch.randperm(k, generator=generator, device=dev))
+
     out = clean.clone(memory_format=torch.contiguous_format)  # (B, 3, H, W); forged pixels written over it
     # Every wanted pixel as a flat position: channel c of pixel pos of image row sits at
     # (row * 3 + c) * H W + pos in the output (and likewise in the packed pixels, with L for H W).

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .augment import _apply_lut, _dense_steps, _DenseState, _run_chains, _take, _to_levels, _wanted_pixels
+from .augment import _apply_lut, _dense_steps, _DenseState, _histograms, _run_chains, _take, _to_levels, _wanted_pixels
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,18 @@ class IndexedImages:
 
 class PaletteReader:
     """Reads pixels of palette images (see :class:`~anolearn.forge.augment.DenseReader`):
-    a location is a pixel of the flattened bank, its value the palette colour it indexes."""
+    a location is a pixel of the flattened bank, its value the palette colour it indexes.
 
-    def __init__(self, colours: torch.Tensor, images: IndexedImages):
-        self.colours, self.images = colours[:, :, 0], images  # colours (B, 3, U)
+    ``palettes`` holds each image's colours ``(3, U_i)``; they are laid end to end, so a read of
+    any number of images is one lookup of the index and one gather."""
+
+    def __init__(self, palettes: list[torch.Tensor], images: IndexedImages):
+        self.images = images
         self.b, _, self.h, self.w = images.shape
-        self.dtype, self.device = colours.dtype, colours.device
+        self.colours = palettes[0] if len(palettes) == 1 else torch.cat(palettes, 1)  # (3, sum U_i)
+        self.dtype, self.device = self.colours.dtype, self.colours.device
+        sizes = torch.tensor([0] + [c.shape[1] for c in palettes[:-1]], device=self.device)
+        self.offset = torch.cumsum(sizes, 0).view(-1, 1)  # (B, 1) where each palette starts
         self.base, self.step_y, self.step_x = images.strides()
         self._index = images.palettes.index.view(-1)
 
@@ -139,8 +145,8 @@ class PaletteReader:
         return loc + (dy * self.step_y + dx * self.step_x)
 
     def read(self, loc: torch.Tensor) -> torch.Tensor:
-        entry = self._index.index_select(0, loc.view(-1)).view(loc.shape).long()  # palette entries
-        return self.colours.gather(2, entry.unsqueeze(1).expand(-1, 3, -1))
+        entry = self._index.index_select(0, loc.reshape(-1)).view(loc.shape).long().add_(self.offset)
+        return self.colours.index_select(1, entry.view(-1)).view(3, *loc.shape).transpose(0, 1)  # (B, 3, L)
 
 
 class PaletteState:
@@ -154,6 +160,8 @@ class PaletteState:
     colours through it; stencils read pixels through :class:`PaletteReader`. An operation of
     another kind cannot run on a palette.
     """
+
+    any_rows = False  # whole-image operations in runs: stacking palettes of mixed lengths costs more than it saves
 
     def __init__(self, images: IndexedImages, where_px: torch.Tensor):
         self.images, self.where_px = images, where_px
@@ -185,7 +193,7 @@ class PaletteState:
                 weights[j, :n] = self.counts[i]
         return out, weights
 
-    def apply(self, rows: slice, fn, kind: str, helper, generator) -> None:
+    def apply(self, rows: slice | list[int], fn, kind: str, helper, generator) -> None:
         part, weights = self._stack(rows, counts=kind == "histogram")
         if kind == "pointwise":
             part = fn(part, generator)
@@ -202,7 +210,7 @@ class PaletteState:
         return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
 
     def reader(self, rows: slice | list[int]) -> PaletteReader:
-        return PaletteReader(self._stack(rows)[0], self.images.select(rows))
+        return PaletteReader([self.colours[i] for i in self._list(rows)], self.images.select(rows))
 
     def histograms(self, rows: slice | list[int]) -> torch.Tensor:
         return _weighted_histograms(*self._stack(rows, counts=True))
@@ -211,12 +219,7 @@ class PaletteState:
 def _weighted_histograms(colours: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """``(n, 3, 256)`` long: pixel counts per level of palette images, from their colours
     ``(n, 3, 1, U)`` and how many pixels carry each ``(n, U)``."""
-    n, _, _, u = colours.shape
-    levels = _to_levels(colours[:, :, 0])  # (n, 3, U)
-    offset = torch.arange(n * 3, device=levels.device).view(n, 3, 1) * 256
-    weights = counts.unsqueeze(1).expand(n, 3, u)
-    hist = torch.bincount((levels + offset).reshape(-1), weights=weights.reshape(-1), minlength=n * 3 * 256)
-    return hist.round().long().view(n, 3, 256)  # float sums of integer counts below 2**24 are exact
+    return _histograms(colours[:, :, 0], weights=counts)
 
 
 def _needs_dense(row: list[int], kinds: list[str]) -> bool:
