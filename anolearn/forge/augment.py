@@ -312,34 +312,35 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor, padding_mode: str = "zer
 
 
 # ----------------------------------------------------------------------------- the ten DRAEM operations
-def _to_levels(x: torch.Tensor) -> torch.Tensor:
-    return torch.clamp(x, 0, 1).mul_(255).round_().long()  # (B, 3, H, W) in 0..255
+def _level_bins(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, ...)`` float in [0, 1] -> ``(B, C, N)`` int32: each value's 8-bit level
+    ``round(255 clamp(x, 0, 1))`` (as PIL quantises), plus ``256 (C i + j)`` for channel ``j`` of
+    image ``i``, so that one ``bincount`` or one table lookup serves every channel at once. The
+    numbers are made in float, where they are exact integers (below 2**24), and cast once to
+    int32: fewer and smaller temporaries than long levels."""
+    b, c = x.shape[:2]
+    dtype = x.dtype if b * c * 256 <= 2 ** 24 else torch.float64
+    offset = torch.arange(b * c, device=x.device, dtype=dtype).view(b, c, 1) * 256
+    levels = torch.clamp(x.reshape(b, c, -1).to(dtype), 0, 1).mul_(255).round_()
+    return levels.add_(offset).to(torch.int32)
 
 
 def _histograms(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """``(B, 3, ...)`` float in [0, 1] -> ``(B, 3, 256)`` long: pixels per level (the levels of
-    :func:`_to_levels`) in each channel; ``weights`` ``(B, N)`` counts each of the ``N`` pixels of
-    an image that many times (a palette's colours, weighted by how many pixels carry them).
-
-    One ``bincount`` for all channels: channel ``j`` of image ``i`` counts into bins
-    ``(3 i + j) 256 + level``. The bin numbers are made in float, where they are exact integers
-    (below 2**24), and cast once to int32: fewer and smaller temporaries than long levels.
-    """
+    """``(B, 3, ...)`` float in [0, 1] -> ``(B, 3, 256)`` long: pixels per 8-bit level in each
+    channel; ``weights`` ``(B, N)`` counts each of the ``N`` pixels of an image that many times
+    (a palette's colours, weighted by how many pixels carry them)."""
     b, c = x.shape[:2]
-    dtype = x.dtype if b * c * 256 <= 2 ** 24 else torch.float64  # exact integers either way
-    offset = torch.arange(b * c, device=x.device, dtype=dtype).view(b, c, 1) * 256
-    bins = torch.clamp(x.reshape(b, c, -1).to(dtype), 0, 1).mul_(255).round_().add_(offset)
     w = None if weights is None else weights.unsqueeze(1).expand(b, c, -1).reshape(-1)
-    counts = torch.bincount(bins.reshape(-1).to(torch.int32), weights=w, minlength=b * c * 256).view(b, c, 256)
+    counts = torch.bincount(_level_bins(x).reshape(-1), weights=w, minlength=b * c * 256).view(b, c, 256)
     # weighted sums of integer counts below 2**24 are exact in float
     return counts if weights is None else counts.round().long()
 
 
-def _apply_lut(levels: torch.Tensor, lut: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Look up ``(B, 3, 256)`` integer tables at ``(B, 3, H, W)`` levels; returns ``dtype`` in [0, 1]."""
-    b, c, h, w = levels.shape
-    table = lut.reshape(b * c, 256).to(dtype) / 255.0  # scale the 256 entries, not the H x W pixels
-    return table.gather(1, levels.reshape(b * c, -1)).view(b, c, h, w)
+def _apply_lut(x: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """Map the 8-bit levels of ``x`` ``(B, 3, ...)`` through ``(B, 3, 256)`` integer tables;
+    returns ``x``'s dtype and shape, in [0, 1]."""
+    table = lut.reshape(-1).to(x.dtype) / 255.0  # scale the 256 entries, not the pixels
+    return table.index_select(0, _level_bins(x).reshape(-1)).view(x.shape)
 
 
 def gamma_contrast(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -429,7 +430,7 @@ def autocontrast(x: torch.Tensor, generator: torch.Generator | None = None,
                  cutoff: tuple[float, float] = (0.0, 0.2)) -> torch.Tensor:
     """PIL ``ImageOps.autocontrast``: per channel, ignore a fraction ``c ~ U(cutoff)`` of the
     darkest and of the brightest pixels and stretch the remaining range to [0, 1]."""
-    return _apply_lut(_to_levels(x), _autocontrast_lut(_histograms(x), generator, cutoff), x.dtype)
+    return _apply_lut(x, _autocontrast_lut(_histograms(x), generator, cutoff))
 
 
 def _equalize_lut(hist: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -446,7 +447,7 @@ def _equalize_lut(hist: torch.Tensor, generator: torch.Generator | None = None) 
 def equalize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """PIL ``ImageOps.equalize`` per channel: level ``i -> (n_below(i) + step // 2) // step`` with
     ``step = (N - count of the brightest used level) // 255``."""
-    return _apply_lut(_to_levels(x), _equalize_lut(_histograms(x)), x.dtype)
+    return _apply_lut(x, _equalize_lut(_histograms(x)))
 
 
 def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -753,7 +754,7 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
             part = _take(packed[:, :, :, :n], rows)
             if kind == "histogram":  # table from the whole image (these rows are all switching)
                 lut = helper(state.histograms(rows), generator)
-                part = _apply_lut(_to_levels(part), lut, packed.dtype)
+                part = _apply_lut(part, lut)
             else:
                 part = fns[k](part, generator)
             _put(packed[:, :, :, :n], rows, part)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .augment import _apply_lut, _dense_steps, _DenseState, _histograms, _run_chains, _take, _to_levels, _wanted_pixels
+from .augment import _apply_lut, _dense_steps, _DenseState, _histograms, _run_chains, _take, _wanted_pixels
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class PaletteState:
             part = fn(part, generator)
         elif kind == "histogram":
             lut = helper(_weighted_histograms(part, weights), generator)
-            part = _apply_lut(_to_levels(part), lut, part.dtype)
+            part = _apply_lut(part, lut)
         else:
             raise ValueError(f"A {kind!r} operation cannot run on a palette; make the images dense first.")
         for j, i in enumerate(self._list(rows)):
