@@ -327,10 +327,13 @@ def _level_bins(x: torch.Tensor) -> torch.Tensor:
 
 def _histograms(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """``(B, 3, ...)`` float in [0, 1] -> ``(B, 3, 256)`` long: pixels per 8-bit level in each
-    channel; ``weights`` ``(B, N)`` counts each of the ``N`` pixels of an image that many times
-    (a palette's colours, weighted by how many pixels carry them)."""
+    channel; ``weights`` ``(B, N)`` (or ``(B, 3, N)``, channel by channel) counts each of the
+    ``N`` values of an image that many times (a palette's colours, weighted by how many pixels
+    carry them)."""
     b, c = x.shape[:2]
-    w = None if weights is None else weights.unsqueeze(1).expand(b, c, -1).reshape(-1)
+    if weights is not None:
+        weights = (weights.unsqueeze(1) if weights.dim() == 2 else weights).expand(b, c, -1).reshape(-1)
+    w = weights
     counts = torch.bincount(_level_bins(x).reshape(-1), weights=w, minlength=b * c * 256).view(b, c, 256)
     # weighted sums of integer counts below 2**24 are exact in float
     return counts if weights is None else counts.round().long()
@@ -591,6 +594,17 @@ DRAEM_AUGMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
 _POINTWISE = (gamma_contrast, multiply_add_brightness, hue_saturation, solarize, posterize, invert)
 _HISTOGRAM = ((autocontrast, _autocontrast_lut), (equalize, _equalize_lut))
 _AT_PIXELS = ((sharpness, _sharpness_at), (affine_rotate, _rotate_at))
+
+
+#: The pointwise operations that act on each channel alone (brightness and hue mix them).
+_PER_CHANNEL = (gamma_contrast, solarize, posterize, invert)
+
+
+def _per_channel(fn: Callable[..., torch.Tensor]) -> bool:
+    """True if ``fn`` maps each channel's value through a function of that value alone (given
+    its random draws): the per-channel pointwise operations and the histogram operations."""
+    base = fn.func if isinstance(fn, functools.partial) and not fn.args else fn
+    return any(base is op for op in _PER_CHANNEL) or any(base is op for op, _ in _HISTOGRAM)
 
 
 def _kind(fn: Callable[..., torch.Tensor]) -> tuple[str, Callable[..., torch.Tensor] | None]:

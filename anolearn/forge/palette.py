@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .augment import _apply_lut, _dense_steps, _DenseState, _histograms, _run_chains, _take, _wanted_pixels
+from .augment import (_apply_lut, _dense_steps, _DenseState, _histograms, _per_channel, _put, _run_chains, _take,
+                      _wanted_pixels)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Palettes:
         counts: ``(sum U_n,)`` how many pixels of its image carry each colour.
         start, size: ``(N,)`` long, where each image's palette lies and how long it is.
         index: ``(N, H * W)`` int32, the palette entry (counted from ``start[n]``) of every pixel.
+        level_counts: ``(N, 3, 256)`` long, how many pixels of each image have each 8-bit level,
+            channel by channel (for :class:`LevelState`).
     """
 
     colours: torch.Tensor
@@ -55,6 +58,7 @@ class Palettes:
     start: torch.Tensor
     size: torch.Tensor
     index: torch.Tensor
+    level_counts: torch.Tensor
 
     @staticmethod
     def of(bank: torch.Tensor) -> "Palettes":
@@ -72,7 +76,10 @@ class Palettes:
             index.append(inverse.to(torch.int32))
             sizes.append(uniq.numel())
         size = torch.tensor(sizes, dtype=torch.long, device=bank.device)
-        return Palettes(torch.cat(colours), torch.cat(counts), torch.cumsum(size, 0) - size, size, torch.stack(index))
+        offset = torch.arange(n * 3, device=bank.device).view(n * 3, 1) * 256
+        levels = torch.bincount((bank.reshape(n * 3, -1).long() + offset).view(-1), minlength=n * 3 * 256)
+        return Palettes(torch.cat(colours), torch.cat(counts), torch.cumsum(size, 0) - size, size,
+                        torch.stack(index), levels.view(n, 3, 256))
 
 
 @dataclass
@@ -112,12 +119,14 @@ class IndexedImages:
                 images[rows] = images.index_select(0, rows).flip(dim)
         return images.to(torch.float32).mul_(1.0 / 255.0)
 
-    def strides(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def strides(self, planes: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(base, step_y, step_x)``, each ``(B, 1)`` long: pixel ``(y, x)`` of image ``i`` is
-        pixel ``base + y step_y + x step_x`` of the flattened bank (a flip walks backwards)."""
+        element ``base + y step_y + x step_x`` of the flattened bank (a flip walks backwards),
+        counting ``planes`` planes of ``H x W`` per bank image (1: the palette index, 3: the
+        bank's own channels, where the first channel's element is given)."""
         h, w = self.bank.shape[-2:]
         fx, fy = self.flips[:, 0:1].long(), self.flips[:, 1:2].long()
-        base = self.which.view(-1, 1) * (h * w) + fy * ((h - 1) * w) + fx * (w - 1)
+        base = self.which.view(-1, 1) * (planes * h * w) + fy * ((h - 1) * w) + fx * (w - 1)
         return base, w - 2 * w * fy, 1 - 2 * fx
 
 
@@ -216,6 +225,76 @@ class PaletteState:
         return _weighted_histograms(*self._stack(rows, counts=True))
 
 
+class LevelReader:
+    """Reads pixels of images held as per-channel level tables (see :class:`LevelState`): a
+    location is the bank element of the pixel's first channel; its value in channel ``c`` is
+    ``table[c, level]``, ``level`` the bank's 8-bit value there."""
+
+    def __init__(self, table: torch.Tensor, images: IndexedImages):
+        self.images = images
+        self.b, _, self.h, self.w = images.shape
+        self.table = table.reshape(self.b, 3 * 256)  # (B, 3 * 256) channel c's entries at c * 256
+        self.dtype, self.device = table.dtype, table.device
+        self.base, self.step_y, self.step_x = images.strides(planes=3)
+        self._bank = images.bank.view(-1)
+        self._plane = torch.arange(3, device=self.device).view(1, 3, 1)
+
+    def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return (yy * self.step_y).add_(xx * self.step_x).add_(self.base)
+
+    def shift(self, loc: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+        return loc + (dy * self.step_y + dx * self.step_x)
+
+    def read(self, loc: torch.Tensor) -> torch.Tensor:
+        at = loc.unsqueeze(1) + self._plane * (self.h * self.w)  # (B, 3, L) the three channels
+        levels = self._bank.index_select(0, at.reshape(-1)).view(at.shape).long().add_(self._plane * 256)
+        return self.table.gather(1, levels.view(self.b, -1)).view(at.shape)
+
+
+class LevelState:
+    """Whole images held as a function of their source's 8-bit levels, channel by channel.
+
+    Most of DRAEM's operations act on each channel separately: gamma, solarize, posterize,
+    invert, and the look-up tables of autocontrast and equalize. A chain of them maps level
+    ``v`` of channel ``c`` of the source to one value, whatever the pixel: the whole image is the
+    table ``T[c, v]`` ``(3, 256)``, started at ``v / 255`` and passed through each operation.
+    Its histogram is the source's (the level counts of :class:`Palettes`, which flips do not
+    change) carried through ``T``; its pixels are ``T[c, source level]``. 256 entries per
+    channel instead of a palette or the pixels: chains whose whole-image steps are all of this
+    kind (about two in three) cost almost nothing before their mask is applied.
+    """
+
+    any_rows = True  # the tables are all (3, 256): any rows stack without padding
+
+    def __init__(self, images: IndexedImages, where_px: torch.Tensor):
+        self.images, self.where_px = images, where_px
+        self.b, _, self.h, self.w = images.shape
+        # v / 255 exactly as the dense batch makes its values (IndexedImages.dense)
+        ramp = torch.arange(256, device=images.device).to(torch.float32).mul_(1.0 / 255.0)
+        self.table = ramp.view(1, 1, 1, 256).repeat(self.b, 3, 1, 1)  # (B, 3, 1, 256)
+        self.counts = images.palettes.level_counts.index_select(0, images.which).to(torch.float32)  # (B, 3, 256)
+
+    def apply(self, rows: slice | list[int], fn, kind: str, helper, generator) -> None:
+        part = _take(self.table, rows)
+        if kind == "pointwise":
+            part = fn(part, generator)
+        elif kind == "histogram":
+            part = _apply_lut(part, helper(self.histograms(rows), generator))
+        else:
+            raise ValueError(f"A {kind!r} operation cannot run on level tables; make the images dense first.")
+        _put(self.table, rows, part)
+
+    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length)
+        px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
+        return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
+
+    def reader(self, rows: slice | list[int]) -> LevelReader:
+        return LevelReader(_take(self.table, rows), self.images.select(rows))
+
+    def histograms(self, rows: slice | list[int]) -> torch.Tensor:
+        return _histograms(_take(self.table, rows)[:, :, 0], weights=_take(self.counts, rows))
+
+
 def _weighted_histograms(colours: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """``(n, 3, 256)`` long: pixel counts per level of palette images, from their colours
     ``(n, 3, 1, U)`` and how many pixels carry each ``(n, U)``."""
@@ -229,32 +308,48 @@ def _needs_dense(row: list[int], kinds: list[str]) -> bool:
     return any(kinds[k] in ("at_pixels", "image") for k in row[:d])
 
 
+def _chain_state(row: list[int], kinds: list[str], per_channel: list[bool]) -> str:
+    """Which whole-image form a chain needs before its mask applies: ``"levels"`` if every step
+    before its last whole-image step acts on each channel alone, ``"palette"`` if some mixes
+    the channels (brightness, hue), ``"dense"`` if some is a stencil (:func:`_needs_dense`)."""
+    if _needs_dense(row, kinds):
+        return "dense"
+    d = _dense_steps(row, kinds)
+    return "levels" if all(per_channel[k] for k in row[:d]) else "palette"
+
+
 def augment_indexed(images: IndexedImages, where: torch.Tensor, generator: torch.Generator | None,
                     table: list[list[int]], fns: list, kinds: list[tuple]) -> tuple[tuple[torch.Tensor, ...], list]:
-    """:func:`~anolearn.forge.augment._run_chains` on indexed images: the chains that need a
-    dense image (:func:`_needs_dense`) run first, on dense copies of their sources; the others on
-    palettes.
+    """:func:`~anolearn.forge.augment._run_chains` on indexed images, each chain on the cheapest
+    whole-image form it allows (:func:`_chain_state`): dense copies of its source, palettes, or
+    per-channel level tables.
 
     ``table`` is sorted for ``_run_chains``; the images are exchangeable draws, so the rows are
-    reordered freely (dense ones first) and the order used is returned.
+    reordered freely (grouped by form) and the order used is returned.
 
     Returns:
         ``((packed, rows, pos, slot), table)`` as :func:`~anolearn.forge.augment.draem_augment_pixels`.
     """
     names = [k for k, _ in kinds]
-    table = [r for r in table if _needs_dense(r, names)] + [r for r in table if not _needs_dense(r, names)]
-    n_dense = sum(1 for r in table if _needs_dense(r, names))
+    per_channel = [_per_channel(fn) for fn in fns]
+    forms = ("dense", "palette", "levels")
+    state_of = [_chain_state(r, names, per_channel) for r in table]
+    table = [r for form in forms for r, f in zip(table, state_of) if f == form]
+    sizes = [state_of.count(form) for form in forms]
     rows, pos, slot, where_px, counts = _wanted_pixels(where)
-    b = len(table)
-    packed = torch.zeros(b, 3, 1, where_px.shape[1], device=where.device)
-    if n_dense:
-        x = images.select(slice(0, n_dense)).dense()
-        _run_chains(_DenseState(x, where_px[:n_dense]), where_px[:n_dense], counts[:n_dense], packed[:n_dense],
-                    generator, table[:n_dense], fns, kinds)
-    if n_dense < b:
-        state = PaletteState(images.select(slice(n_dense, b)), where_px[n_dense:])
-        _run_chains(state, where_px[n_dense:], counts[n_dense:], packed[n_dense:], generator, table[n_dense:], fns, kinds)
+    packed = torch.zeros(len(table), 3, 1, where_px.shape[1], device=where.device)
+    a = 0
+    for form, n in zip(forms, sizes):
+        if n == 0:
+            continue
+        part = slice(a, a + n)
+        if form == "dense":
+            state = _DenseState(images.select(part).dense(), where_px[part])
+        else:
+            state = (PaletteState if form == "palette" else LevelState)(images.select(part), where_px[part])
+        _run_chains(state, where_px[part], counts[part], packed[part], generator, table[part], fns, kinds)
+        a += n
     return (packed, rows, pos, slot), table
 
 
-__all__ = ["IndexedImages", "PaletteReader", "PaletteState", "Palettes", "augment_indexed"]
+__all__ = ["IndexedImages", "LevelReader", "LevelState", "PaletteReader", "PaletteState", "Palettes", "augment_indexed"]
