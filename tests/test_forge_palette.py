@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from anolearn.forge import TextureSource
 from anolearn.forge import augment as A
-from anolearn.forge.palette import Palettes, PaletteState, _needs_dense
+from anolearn.forge.palette import Palettes, PaletteState, _chain_state
 from anolearn.forge.perlin import perlin_mask
 
 from test_forge_draem import fixed_draem_ops, gen
@@ -20,6 +20,9 @@ def test_palettes_rebuild_the_bank():
     bank = small_source().bank(24, 32)
     pal = Palettes.of(bank)
     n = bank.shape[0]
+    # the level counts are each channel's histogram
+    for c in range(3):
+        assert torch.equal(pal.level_counts[:, c], torch.stack([torch.bincount(b[c].flatten().long(), minlength=256) for b in bank]))
     # every pixel is the palette colour its index names
     rebuilt = pal.colours[(pal.start.view(-1, 1) + pal.index.long()).view(-1)].view(n, 24 * 32, 3)
     assert torch.equal(rebuilt.permute(0, 2, 1).reshape(bank.shape), bank)
@@ -51,9 +54,10 @@ def test_bilinear_read_is_grid_samples():
 
 
 def test_palette_augmentation_is_exact():
-    # the palette path (pointwise steps and histograms on the colours, stencils through the
-    # index, a dense copy only where a whole image is needed after a stencil) must equal the
-    # whole-image chain of each sample at every wanted pixel
+    # the indexed path (per-channel level tables where every whole-image step acts channel by
+    # channel, palettes where one mixes the channels, stencils through the index, a dense copy
+    # only where a whole image is needed after a stencil) must equal the whole-image chain of
+    # each sample at every wanted pixel
     ops = fixed_draem_ops()
     fns = list(ops.values())
     src = small_source()
@@ -64,7 +68,8 @@ def test_palette_augmentation_is_exact():
     packed, rows, pos, slot, choices = A.draem_augment_pixels(indexed, m, gen(9), ops=ops, return_choices=True)
     kinds = [k for k, _ in (A._kind(fn) for fn in fns)]
     table = choices.tolist()
-    assert any(_needs_dense(r, kinds) for r in table) and not all(_needs_dense(r, kinds) for r in table)
+    forms = [_chain_state(r, kinds, [A._per_channel(fn) for fn in fns]) for r in table]
+    assert set(forms) == {"dense", "palette", "levels"}  # every whole-image form is exercised
     assert rows.numel() == int(m.sum())
     x = indexed.dense()
     for i, row in enumerate(table):

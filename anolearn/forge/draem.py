@@ -46,14 +46,15 @@ the histograms of autocontrast and equalize) still see whole images, and the poi
 after them run on the masked pixels alone, packed (see
 :func:`~anolearn.forge.augment.draem_augment_pixels`); the blend writes those pixels straight
 into a copy of the batch. On the CPU, the built-in textures are not even copied out of their
-bank: each stays a palette of its distinct colours plus an index (see
-:mod:`~anolearn.forge.palette`), so the whole-image steps before the mask is applied cost per
-colour, not per pixel. The source images are independent draws, so samples that share an
+bank: each stays a bank entry, seen as a palette of distinct colours plus an index, or as
+per-channel tables of its 256 levels (see :mod:`~anolearn.forge.palette`), so the
+whole-image steps before the mask is applied cost per colour or per level, not per pixel. The source images are independent draws, so samples that share an
 operation are made neighbours and processed as one slice (a random permutation then hands the
 results to the images, so no image's draw depends on its place in the batch). The host round
 trips: which samples stay normal or get turned, the augmentation choices, the mask pixel
 counts, the palette sizes and the lattice scales (to group the Perlin evaluation by lattice
-size). Every step draws from the same distributions as the straightforward version; the tests
+size). The temporaries are made in inference mode (no autograd bookkeeping); what is returned
+is made outside it. Every step draws from the same distributions as the straightforward version; the tests
 check that the packed and palette augmentations equal the whole-image one at every masked
 pixel (to float rounding).
 """

@@ -18,17 +18,25 @@ so that ``image[y, x] = P[I[y, x]]``. Then
   palette's levels, each weighted by how many pixels carry that colour;
 * a **stencil** (sharpness, rotation) needs neighbouring pixels: look them up, ``P[I[y', x']]``.
 
+Most operations go further: gamma, solarize, posterize, invert and the tables of autocontrast
+and equalize treat each channel alone. A chain of those maps level ``v`` of channel ``c`` to
+one value, so the whole image is a table ``T[c, v]`` of 3 x 256 entries, and its histogram is
+the source's level counts carried through ``T`` (:class:`LevelState`).
+
 DRAEM augments each anomaly source with three such operations and keeps the result only inside
 the anomaly mask, about 5 % of the pixels. Before that mask, its histogram operations need the
-whole image: here they cost per colour, not per pixel, and no dense float copy of the source is
-made at all. Only a chain that needs a whole image *after* a stencil (e.g. rotate, then
-equalize; about one chain in six) is made dense. Every value is the one the dense version
-computes, the same float operations on the same inputs (the tests check it, to the last bit or
-two: torch's vectorised and scalar ``pow`` can round differently).
+whole image: here they cost per level or per colour, not per pixel, and no dense float copy of
+the source is made at all. Each chain takes the cheapest form it allows
+(:func:`_chain_state`): level tables when its whole-image steps act channel by channel (about
+two chains in three), palettes when one of them mixes the channels (brightness, hue), and a
+dense copy only when a whole image is needed *after* a stencil (e.g. rotate, then equalize;
+about one chain in six). Every value is the one the dense version computes, the same float
+operations on the same inputs (the tests check it, to the last bit or two: torch's vectorised
+and scalar ``pow`` can round differently).
 
-Random flips of the source do not change a palette; they change which pixel reads which entry:
-pixel ``(y, x)`` of a flipped image is pixel ``(H - 1 - y, x)`` (or ``(y, W - 1 - x)``) of the
-bank image.
+Random flips of the source change neither a palette nor the level counts; they change which
+pixel reads which entry: pixel ``(y, x)`` of a flipped image is pixel ``(H - 1 - y, x)`` (or
+``(y, W - 1 - x)``) of the bank image.
 """
 from __future__ import annotations
 
