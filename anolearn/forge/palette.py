@@ -95,8 +95,8 @@ class IndexedImages:
     """A batch of source images drawn from a bank, kept as bank entries plus flips.
 
     Image ``i`` is bank image ``which[i]``, flipped left-right if ``flips[i, 0]`` and upside
-    down if ``flips[i, 1]``. :meth:`dense` makes the float batch; :class:`PaletteState` works on
-    the palettes instead.
+    down if ``flips[i, 1]``. :meth:`dense` makes the float batch; :class:`LevelState` and
+    :class:`PaletteState` work on level tables and palettes instead.
     """
 
     bank: torch.Tensor  # (N, 3, H, W) uint8
