@@ -11,34 +11,12 @@ import torch
 from anolearn.filters import mean_filter
 from anolearn.methods import DRAEM, create_method, evaluate, load_method
 from anolearn.methods.draem import DraemNet
+from tiny_data import SquareDefects, smooth_images as _train
 
 TINY = {"rec_width": 4, "rec_depth": 2, "seg_width": 4, "seg_depth": 3, "epochs": None, "steps": 3, "batch_size": 4, "lr": 1e-3,
             "input_size": None, "score_filter": 5, "source": "textures", "log_every": 1}
 
 
-def _train(n=8, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    base = torch.linspace(0.3, 0.7, size).view(1, 1, 1, size).expand(1, 3, size, size)
-    return (base + 0.02 * torch.randn(n, 3, size, size, generator=g)).clamp(0, 1)
-
-
-class _Samples(torch.utils.data.Dataset):
-    has_masks = True
-
-    def __init__(self, images, labels):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        mask = torch.zeros(1, *self.images.shape[-2:])
-        image = self.images[i].clone()
-        if self.labels[i]:
-            mask[:, 8:16, 8:16] = 1
-            image[:, 8:16, 8:16] = 1.0
-        return {"image": image, "mask": mask, "label": self.labels[i], "defect": "sq" if self.labels[i] else "good",
-                "path": f"{i}.png"}
 
 
 def test_networks_shapes_skips_and_decoder_features():
@@ -83,7 +61,7 @@ def test_fit_predict_score_is_max_of_mean_filtered_map():
     assert h["step"] == [1, 2, 3]
     for i in range(3):
         assert h["loss"][i] == pytest.approx(h["l2"][i] + h["ssim"][i] + h["focal"][i], rel=1e-5)
-    metrics = evaluate(m, _Samples(_train(4, seed=5), [0, 0, 1, 1]), progress=False)
+    metrics = evaluate(m, SquareDefects(_train(4, seed=5), [0, 0, 1, 1], paint=True), progress=False)
     assert 0 <= metrics["image_auroc"] <= 1 and 0 <= metrics["aupro"] <= 1
 
 

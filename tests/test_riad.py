@@ -7,33 +7,11 @@ from scipy import ndimage
 from anolearn.masking import compose, grid_masks
 from anolearn.methods import RIAD, create_method, evaluate, load_method
 from anolearn.methods.riad import k_weight_vector, smooth_maps
+from tiny_data import SquareDefects, smooth_images as _train
 
 TINY = {"ks": (2, 4), "base_width": 4, "depth": 2, "batch_size": 4}
 
 
-def _train(n=8, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    base = torch.linspace(0.3, 0.7, size).view(1, 1, 1, size).expand(1, 3, size, size)
-    return (base + 0.02 * torch.randn(n, 3, size, size, generator=g)).clamp(0, 1)
-
-
-class _Samples(torch.utils.data.Dataset):
-    """A dataset of sample dicts, as load_dataset returns."""
-
-    has_masks = True
-
-    def __init__(self, images, labels=None):
-        self.images, self.labels = images, labels if labels is not None else [0] * len(images)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        mask = torch.zeros(1, *self.images.shape[-2:])
-        if self.labels[i]:
-            mask[:, 8:16, 8:16] = 1
-        return {"image": self.images[i], "mask": mask, "label": self.labels[i],
-                "defect": "square" if self.labels[i] else "good", "path": f"{i}.png"}
 
 
 def test_fit_predict_shapes_history_and_registry():
@@ -50,10 +28,10 @@ def test_fit_predict_shapes_history_and_registry():
 
 
 def test_fit_accepts_a_dataset_and_epochs_set_the_step_count():
-    m = RIAD(epochs=2, **TINY).fit(_Samples(_train(10)), progress=False)
+    m = RIAD(epochs=2, **TINY).fit(SquareDefects(_train(10)), progress=False)
     assert len(m.history) == 2 * (10 // 4)  # incomplete last batches are dropped
     labels = [0, 0, 1, 1]
-    test = _Samples(_train(4, seed=3), labels)
+    test = SquareDefects(_train(4, seed=3), labels)
     metrics = evaluate(m, test, progress=False)
     assert 0 <= metrics["image_auroc"] <= 1 and "aupro" in metrics
 

@@ -13,14 +13,10 @@ from anolearn.methods.ssm import OFFICIAL_TAU
 from anolearn.methods.ssm_net import MaskBlock, SSMNet
 from anolearn.nn import msgms_map
 from anolearn.seed import make_generator
+from tiny_data import smooth_images as _train
 
 TINY = {"base_width": 4, "depth": 2, "batch_size": 4, "steps": 2}
 
-
-def _train(n=8, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    base = torch.linspace(0.3, 0.7, size).view(1, 1, 1, size).expand(1, 3, size, size)
-    return (base + 0.02 * torch.randn(n, 3, size, size, generator=g)).clamp(0, 1)
 
 
 @pytest.fixture(scope="module")
