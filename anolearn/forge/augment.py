@@ -751,7 +751,10 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
         column = [row[step] for row in table]
         n_dense = sum(1 for d in dense if d > step)  # rows 0..n_dense-1 still whole
         n_switch = sum(1 for d in dense if d == step)  # rows that become packed at this step
-        whole = _groups(column, 0, n_dense) if state.any_rows else [(k, slice(a, z)) for a, z, k in _runs(column, 0, n_dense)]
+        if state.any_rows:  # all the rows that use an operation, in one call
+            whole = _groups(column, 0, n_dense)
+        else:  # runs of neighbouring rows: slices of the batch, no copies
+            whole = [(k, slice(a, z)) for a, z, k in _runs(column, 0, n_dense)]
         for k, rows in whole:
             state.apply(rows, fns[k], *kinds[k], generator)
         # the rows that switch to packed pixels at this step, except those whose step reads a

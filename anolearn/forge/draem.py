@@ -39,24 +39,24 @@ The image rotation of DRAEM's code is augmentation of the *normal* image, not pa
 anomaly; when ``p_rotate > 0`` the rotated clean images are returned as ``Forged.originals``
 (the reconstruction target) and the mask contract holds against them.
 
-Speed: the whole batch is forged at once, and only what ends up in the output is computed.
-The source is blended inside the mask only (about 5 % of the pixels on average), so the source
+Speed: the whole batch is forged at once, and only what ends up in the output is computed. The
+source is blended inside the mask only (about 5 % of the pixels on average), so the source
 augmentation is evaluated only there: the steps that read whole images (sharpness, rotation,
 the histograms of autocontrast and equalize) still see whole images, and the pointwise steps
 after them run on the masked pixels alone, packed (see
 :func:`~anolearn.forge.augment.draem_augment_pixels`); the blend writes those pixels straight
 into a copy of the batch. On the CPU, the built-in textures are not even copied out of their
 bank: each stays a bank entry, seen as a palette of distinct colours plus an index, or as
-per-channel tables of its 256 levels (see :mod:`~anolearn.forge.palette`), so the
-whole-image steps before the mask is applied cost per colour or per level, not per pixel. The source images are independent draws, so samples that share an
-operation are made neighbours and processed as one slice (a random permutation then hands the
-results to the images, so no image's draw depends on its place in the batch). The host round
-trips: which samples stay normal or get turned, the augmentation choices, the mask pixel
-counts, the palette sizes and the lattice scales (to group the Perlin evaluation by lattice
-size). The temporaries are made in inference mode (no autograd bookkeeping); what is returned
-is made outside it. Every step draws from the same distributions as the straightforward version; the tests
-check that the packed and palette augmentations equal the whole-image one at every masked
-pixel (to float rounding).
+per-channel tables of its 256 levels (see :mod:`~anolearn.forge.palette`), so the whole-image
+steps before the mask is applied cost per colour or per level, not per pixel. The source images
+are independent draws, so samples that share an operation are made neighbours and processed as
+one slice (a random permutation then hands the results to the images, so no image's draw
+depends on its place in the batch). The host round trips: which samples stay normal or get
+turned, the augmentation choices, the mask pixel counts, the palette sizes and the lattice
+scales (to group the Perlin evaluation by lattice size). The temporaries are made in inference
+mode (no autograd bookkeeping); what is returned is made outside it. Every step draws from the
+same distributions as the straightforward version; the tests check that the packed and palette
+augmentations equal the whole-image one at every masked pixel (to float rounding).
 """
 from __future__ import annotations
 

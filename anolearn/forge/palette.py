@@ -178,7 +178,7 @@ class PaletteState:
     another kind cannot run on a palette.
     """
 
-    any_rows = False  # whole-image operations in runs: stacking palettes of mixed lengths costs more than it saves
+    any_rows = False  # operations take runs: stacking palettes of mixed lengths costs more than it saves
 
     def __init__(self, images: IndexedImages, where_px: torch.Tensor):
         self.images, self.where_px = images, where_px
@@ -222,7 +222,7 @@ class PaletteState:
         for j, i in enumerate(self._list(rows)):
             self.colours[i] = part[j, :, 0, :self.colours[i].shape[1]]
 
-    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length): colours of the wanted pixels
+    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length) wanted colours
         px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
         return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
 

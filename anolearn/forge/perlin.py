@@ -48,7 +48,6 @@ masks at 256 px are empty (a coarse lattice that never exceeds 0.5).
 """
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -158,11 +157,13 @@ def _grouped_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[in
     for i, n in enumerate(need):
         groups.setdefault(n, []).append(i)
     if len(groups) == 1:
-        return finish(lattice_noise(gradients[:, :, :need[0]], scales, size, canvas), torch.arange(b, device=gradients.device))
+        everyone = torch.arange(b, device=gradients.device)
+        return finish(lattice_noise(gradients[:, :, :need[0]], scales, size, canvas), everyone)
     out = None
     for n, members in groups.items():
         idx = torch.tensor(members, device=gradients.device)
-        part = finish(lattice_noise(gradients.index_select(0, idx)[:, :, :n], scales.index_select(0, idx), size, canvas), idx)
+        noise = lattice_noise(gradients.index_select(0, idx)[:, :, :n], scales.index_select(0, idx), size, canvas)
+        part = finish(noise, idx)
         if out is None:
             out = part.new_empty(b, *part.shape[1:])
         out.index_copy_(0, idx, part)
@@ -215,8 +216,8 @@ def perlin_noise(shape, scales: torch.Tensor | None = None, generator: torch.Gen
     return _noise_maps(shape, None, scales, generator, device, rotation, octaves, persistence, lacunarity, exponents)
 
 
-def _noise_maps(shape, then, scales, generator, device, rotation, octaves, persistence, lacunarity,
-                exponents) -> torch.Tensor:
+def _noise_maps(shape, then=None, scales=None, generator=None, device=None, rotation=None, octaves=1,
+                persistence=0.5, lacunarity=2.0, exponents=(0, 5)) -> torch.Tensor:
     """:func:`perlin_noise`, with ``then`` (None or a pointwise map, the threshold of
     :func:`perlin_mask`) applied to the finished maps group by group, so that only its (smaller)
     result is copied into place."""
@@ -311,11 +312,7 @@ def perlin_mask(shape, threshold: float = 0.5, dtype: torch.dtype = torch.float3
         ``(B, 1, H, W)`` in {0, 1}. A sample can come out empty (all 0) when its noise stays
         below the threshold; DRAEM keeps such samples (they count as normal).
     """
-    params = inspect.signature(perlin_noise).bind(shape, **kwargs)
-    params.apply_defaults()
-    args = dict(params.arguments)
-    args.pop("shape")
-    mask = _noise_maps(shape, lambda noise: torch.gt(noise, threshold), **args).unsqueeze(1)
+    mask = _noise_maps(shape, lambda noise: torch.gt(noise, threshold), **kwargs).unsqueeze(1)
     return mask if dtype == torch.bool else mask.to(dtype)
 
 
