@@ -249,12 +249,11 @@ def _affine_points(theta: torch.Tensor, xn: torch.Tensor, yn: torch.Tensor) -> t
     """``theta @ (x, y, 1)`` for normalised coordinates ``xn``, ``yn`` of shapes ``(1 or B, P, Q)``
     broadcasting to ``(B, P, Q)``; returns ``(B, P, Q, 2)`` as ``(x, y)``."""
     b = theta.shape[0]
-    shape = torch.broadcast_shapes((b, 1, 1), xn.shape, yn.shape)
+    shape = (b, max(xn.shape[1], yn.shape[1]), max(xn.shape[2], yn.shape[2]))
     grid = torch.empty(*shape, 2, device=theta.device, dtype=theta.dtype)
+    coef = theta.reshape(b, 6, 1, 1).unbind(1)  # theta[k, j] as (B, 1, 1) views, at 3 k + j
     for k in range(2):  # grid[..., k] = theta[k, 0] x + theta[k, 1] y + theta[k, 2]
-        col = theta[:, k, 0].view(b, 1, 1) * xn + theta[:, k, 2].view(b, 1, 1)
-        row = theta[:, k, 1].view(b, 1, 1) * yn
-        torch.add(col, row, out=grid[..., k])
+        torch.add(coef[3 * k] * xn + coef[3 * k + 2], coef[3 * k + 1] * yn, out=grid[..., k])
     return grid
 
 
