@@ -253,6 +253,14 @@ def test_packed_pixels_are_the_masked_augmentation():
     assert rows.numel() == int(m.sum())
 
 
+@pytest.mark.parametrize("p", [0.0, 0.003, 0.05, 0.5, 1.0])
+def test_word_wise_nonzero_equals_nonzero(p):
+    # the mask's pixel list is found eight flags at a time; any length, offset or density
+    flags = torch.rand(4096 + 13, generator=gen(36)) < p
+    for part in (flags, flags[:4096], flags[8:4096 + 8], flags[3:3 + 4000], flags[:40], flags[:4096:2]):
+        assert torch.equal(A._nonzero(part), part.nonzero().squeeze(1))
+
+
 def test_color_jitter():
     x = images(6)
     assert torch.equal(color_jitter(x, generator=gen(21)), x)
