@@ -137,6 +137,14 @@ def lattice_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[int
     return torch.bmm(left, torch.cat([wx, dx], 2).transpose(1, 2))  # (B, Hc, Wc)
 
 
+#: On the CPU, the samples of a group are evaluated a few at a time, so that their canvases,
+#: rotation grids and maps (about this many bytes) stay in the processor's cache from the
+#: matrix product through the rotated read to the threshold, instead of each stage streaming a
+#: whole group through memory (measured: the masks of a batch of 16 at 256 px come about 10 %
+#: faster). On a GPU, one call per group is best.
+_CHUNK_BYTES = 4 * 2 ** 20
+
+
 def _grouped_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[int, int],
                    canvas: tuple[int, int], finish=None) -> torch.Tensor:
     """:func:`lattice_noise` with the samples grouped by how many lattice columns they reach.
@@ -144,24 +152,28 @@ def _grouped_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[in
     The gradient tensor is sized for the finest lattice of the batch, but a coarse lattice
     reaches only its first few columns: the rest would multiply zeros in the big matrix product.
     DRAEM's scales take six values, so samples are grouped by the columns they need (one host
-    read of the scales) and each group is evaluated with its own slice of the gradients.
+    read of the scales) and each group is evaluated with its own slice of the gradients (on the
+    CPU a few samples at a time, see ``_CHUNK_BYTES``).
     ``finish(noise, members)``, if given, maps a group's canvases ``(n, Hc, Wc)`` to its final
     maps (the rotated read), so that only those are copied into place.
     """
     b, rows, cols, _ = gradients.shape
-    wc = canvas[1]
+    (h, w), (hc, wc) = size, canvas
     finish = finish if finish is not None else (lambda noise, members: noise)
-    reach = torch.floor((wc - 1.0) * (scales[:, 1] / size[1])) + 3  # lattice columns used, with a margin
+    reach = torch.floor((wc - 1.0) * (scales[:, 1] / w)) + 3  # lattice columns used, with a margin
     # (coarse lattices share one group: a few more columns cost less than another pass)
     need = reach.clamp(min=min(8, cols), max=cols).long().tolist()
     groups: dict[int, list[int]] = {}
     for i, n in enumerate(need):
         groups.setdefault(n, []).append(i)
-    if len(groups) == 1:
+    per_sample = 4 * (hc * wc + 3 * h * w)  # bytes: a canvas, its rotation grid and its map
+    chunk = b if gradients.device.type != "cpu" else max(1, _CHUNK_BYTES // per_sample)
+    pieces = [(n, members[i:i + chunk]) for n, members in groups.items() for i in range(0, len(members), chunk)]
+    if len(pieces) == 1:  # everyone at once: no copies
         everyone = torch.arange(b, device=gradients.device)
         return finish(lattice_noise(gradients[:, :, :need[0]], scales, size, canvas), everyone)
     out = None
-    for n, members in groups.items():
+    for n, members in pieces:
         idx = torch.tensor(members, device=gradients.device)
         noise = lattice_noise(gradients.index_select(0, idx)[:, :, :n], scales.index_select(0, idx), size, canvas)
         part = finish(noise, idx)
