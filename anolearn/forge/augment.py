@@ -474,13 +474,15 @@ class DenseReader:
     def __init__(self, x: torch.Tensor, rows: slice | list[int] | None = None):
         _, self.c, self.h, self.w = x.shape
         self.dtype, self.device = x.dtype, x.device
-        if rows is None or isinstance(rows, slice):
-            x = x if rows is None else x[rows]
-            self.b, self._flat, self._rows = x.shape[0], x.reshape(x.shape[0], self.c, self.h * self.w), None
-        else:  # read the listed images in place: flat positions into the whole batch
-            self.b, self._flat = len(rows), x.reshape(-1)
-            self._rows = torch.tensor(rows, device=x.device).view(-1, 1, 1) * self.c
-            self._channels = torch.arange(self.c, device=x.device).view(1, -1, 1)
+        if isinstance(rows, slice):
+            x = x[rows]
+        # read in place, one flat index_select: channel c of pixel loc of image i sits at
+        # (i C + c) H W + loc of the flattened batch (the listed rows of it, for a list)
+        index = torch.arange(x.shape[0], device=x.device) if rows is None or isinstance(rows, slice) else \
+            torch.tensor(rows, device=x.device)
+        self.b, self._flat = index.numel(), x.reshape(-1)
+        channels = torch.arange(self.c, device=x.device)
+        self._start = (index.view(-1, 1, 1) * self.c + channels.view(1, -1, 1)) * (self.h * self.w)  # (n, C, 1)
 
     def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
         return yy * self.w + xx
@@ -489,9 +491,7 @@ class DenseReader:
         return loc + (dy * self.w + dx)
 
     def read(self, loc: torch.Tensor) -> torch.Tensor:
-        if self._rows is None:
-            return self._flat.gather(2, loc.unsqueeze(1).expand(self.b, self.c, -1))
-        at = (self._rows + self._channels) * (self.h * self.w) + loc.unsqueeze(1)  # (n, C, L)
+        at = loc.unsqueeze(1) + self._start  # (n, C, L)
         return self._flat.index_select(0, at.view(-1)).view(at.shape)
 
 
@@ -540,18 +540,16 @@ def bilinear_at(x, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     j0, i0 = u.floor(), v.floor()
     du, dv = u - j0, v - i0
     eu, ev = 1.0 - du, 1.0 - dv
-    j0, i0 = j0.long(), i0.long()
-    corners = ((0, 0, ev * eu), (0, 1, ev * du), (1, 0, dv * eu), (1, 1, dv * du))  # nw, ne, sw, se
-    locs, weights = [], []
-    for oi, oj, weight in corners:
-        ii, jj = i0 + oi, j0 + oj
-        inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)  # zero padding: weight 0 outside
-        locs.append(x.locate(ii.clamp(0, h - 1), jj.clamp(0, w - 1)))
-        weights.append(weight.mul_(inside).unsqueeze(1))
-    vals = x.read(torch.cat(locs, 1)).view(x.b, -1, 4, n)  # the four neighbours in one read
-    out = vals[:, :, 0] * weights[0]
+    # the four corners nw, ne, sw, se at once, as (B, 4, L)
+    ii = i0.long().unsqueeze(1) + torch.tensor([0, 0, 1, 1], device=i0.device).view(1, 4, 1)
+    jj = j0.long().unsqueeze(1) + torch.tensor([0, 1, 0, 1], device=j0.device).view(1, 4, 1)
+    inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)  # zero padding: weight 0 outside
+    weights = torch.stack([ev * eu, ev * du, dv * eu, dv * du], 1).mul_(inside)
+    loc = x.locate(ii.clamp_(0, h - 1).view(x.b, -1), jj.clamp_(0, w - 1).view(x.b, -1))  # corner-major
+    vals = x.read(loc).view(x.b, -1, 4, n)  # the four neighbours in one read
+    out = vals[:, :, 0] * weights[:, 0:1]
     for k in (1, 2, 3):
-        out = torch.addcmul(out, vals[:, :, k], weights[k])
+        out = torch.addcmul(out, vals[:, :, k], weights[:, k:k + 1])
     return out
 
 

@@ -150,8 +150,8 @@ class PaletteReader:
         self.b, _, self.h, self.w = images.shape
         self.colours = palettes[0] if len(palettes) == 1 else torch.cat(palettes, 1)  # (3, sum U_i)
         self.dtype, self.device = self.colours.dtype, self.colours.device
-        sizes = torch.tensor([0] + [c.shape[1] for c in palettes[:-1]], device=self.device)
-        self.offset = torch.cumsum(sizes, 0).view(-1, 1)  # (B, 1) where each palette starts
+        sizes = torch.tensor([0] + [c.shape[1] for c in palettes[:-1]], device=self.device, dtype=torch.int32)
+        self.offset = torch.cumsum(sizes, 0, dtype=torch.int32).view(-1, 1)  # (B, 1) where each palette starts
         self.base, self.step_y, self.step_x = images.strides()
         self._index = images.palettes.index.view(-1)
 
@@ -162,7 +162,7 @@ class PaletteReader:
         return loc + (dy * self.step_y + dx * self.step_x)
 
     def read(self, loc: torch.Tensor) -> torch.Tensor:
-        entry = self._index.index_select(0, loc.reshape(-1)).view(loc.shape).long().add_(self.offset)
+        entry = self._index.index_select(0, loc.reshape(-1)).view(loc.shape).add_(self.offset)  # int32
         return self.colours.index_select(1, entry.view(-1)).view(3, *loc.shape).transpose(0, 1)  # (B, 3, L)
 
 
@@ -241,11 +241,14 @@ class LevelReader:
     def __init__(self, table: torch.Tensor, images: IndexedImages):
         self.images = images
         self.b, _, self.h, self.w = images.shape
-        self.table = table.reshape(self.b, 3 * 256)  # (B, 3 * 256) channel c's entries at c * 256
+        self.table = table.reshape(-1)  # (B * 3 * 256,): image i's channel c entries at (3 i + c) * 256
         self.dtype, self.device = table.dtype, table.device
         self.base, self.step_y, self.step_x = images.strides(planes=3)
         self._bank = images.bank.view(-1)
-        self._plane = torch.arange(3, device=self.device).view(1, 3, 1)
+        self._plane = torch.arange(3, device=self.device).view(1, 3, 1) * (self.h * self.w)  # channel offsets
+        # where each (image, channel) table starts, int32: the levels are looked up with int32
+        # indices (index_select takes them), half the memory of long ones
+        self._entry = (torch.arange(self.b * 3, device=self.device, dtype=torch.int32) * 256).view(self.b, 3, 1)
 
     def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
         return (yy * self.step_y).add_(xx * self.step_x).add_(self.base)
@@ -254,9 +257,9 @@ class LevelReader:
         return loc + (dy * self.step_y + dx * self.step_x)
 
     def read(self, loc: torch.Tensor) -> torch.Tensor:
-        at = loc.unsqueeze(1) + self._plane * (self.h * self.w)  # (B, 3, L) the three channels
-        levels = self._bank.index_select(0, at.reshape(-1)).view(at.shape).long().add_(self._plane * 256)
-        return self.table.gather(1, levels.view(self.b, -1)).view(at.shape)
+        at = loc.unsqueeze(1) + self._plane  # (B, 3, L) the three channels
+        entry = self._bank.index_select(0, at.view(-1)).view(at.shape).to(torch.int32).add_(self._entry)
+        return self.table.index_select(0, entry.view(-1)).view(at.shape)
 
 
 class LevelState:
