@@ -331,8 +331,7 @@ def _histograms(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.T
     b, c = x.shape[:2]
     if weights is not None:
         weights = (weights.unsqueeze(1) if weights.dim() == 2 else weights).expand(b, c, -1).reshape(-1)
-    w = weights
-    counts = torch.bincount(_level_bins(x).reshape(-1), weights=w, minlength=b * c * 256).view(b, c, 256)
+    counts = torch.bincount(_level_bins(x).reshape(-1), weights=weights, minlength=b * c * 256).view(b, c, 256)
     # weighted sums of integer counts below 2**24 are exact in float
     return counts if weights is None else counts.round().long()
 
@@ -465,8 +464,8 @@ def affine_rotate(x: torch.Tensor, generator: torch.Generator | None = None,
 #   locate(yy, xx) -> loc       where pixels (yy, xx) (B, L) are stored,
 #   shift(loc, dy, dx) -> loc   where their neighbours (yy + dy, xx + dx) are,
 #   read(loc) -> (B, C, L)      the values stored there.
-# A dense image is read with a gather (DenseReader); a palette image (anolearn.forge.palette)
-# looks its pixels up in its palette, so the same stencil code serves both.
+# A dense image is read with one flat index_select (DenseReader); a palette or level-table image
+# (anolearn.forge.palette) looks its pixels up in the bank, so the same stencil code serves all.
 class DenseReader:
     """Reads pixels of a dense ``(B, C, H, W)`` batch, or of its images ``rows`` (a slice or a
     list of indices); locations are flat pixel indices."""
@@ -515,10 +514,10 @@ def _sharpness_at(x, ys: torch.Tensor, xs: torch.Tensor, generator: torch.Genera
     smooth = (rows[0] + rows[1]).add_(rows[2])  # the same sums, in the same order, as sharpness
     inner = near[:, :, 4]
     out = smooth.add_(inner, alpha=4.0).mul_(1.0 / 13.0).lerp_(inner, f).clamp_(0, 1)
+    # border pixels keep their own value; read it where it differs from the clamped centre's
+    # (no host round trip to skip this: the padding slots sit at pixel 0, so nearly every call has some)
     border = ((ys == 0) | (ys == h - 1) | (xs == 0) | (xs == w - 1)).unsqueeze(1)
-    if bool(border.any()):  # host round trip, but border pixels are rare
-        out = torch.where(border, x.read(x.locate(ys, xs)), out)
-    return out.unsqueeze(2)
+    return torch.where(border, x.read(x.locate(ys, xs)), out).unsqueeze(2)
 
 
 def bilinear_at(x, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
@@ -701,7 +700,17 @@ def _groups(column: list[int], start: int, stop: int) -> list[tuple[int, slice |
     return [(k, slice(r[0], r[-1] + 1) if r[-1] - r[0] + 1 == len(r) else r) for k, r in members.items()]
 
 
-class _DenseState:
+class _WholeImages:
+    """What every form of whole images offers :func:`_run_chains` besides ``apply``, ``reader``
+    and ``histograms``: the wanted pixels of some rows, packed ``(n, 3, length)``, read through
+    the form's own reader (``where_px`` lists each row's wanted flat pixels, ``w`` is the width)."""
+
+    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:
+        px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
+        return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
+
+
+class _DenseState(_WholeImages):
     """Whole images as a dense ``(B, 3, H, W)`` tensor, for :func:`_run_chains` (updated in place).
     Operations on whole images take runs of neighbouring rows (``any_rows`` False): a slice of
     the batch is a view, a list of rows would be a copy of whole images."""
@@ -714,10 +723,6 @@ class _DenseState:
 
     def apply(self, rows: slice, fn, kind: str, helper, generator) -> None:
         self.x[rows] = fn(self.x[rows], generator)
-
-    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length): the wanted pixels
-        px = _take(self.where_px, rows)[:, :length]
-        return DenseReader(self.x, rows).read(px)
 
     def reader(self, rows: slice | list[int]) -> DenseReader:
         return DenseReader(self.x, rows)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from .augment import (_apply_lut, _dense_steps, _DenseState, _histograms, _per_channel, _put, _run_chains, _take,
-                      _wanted_pixels)
+                      _wanted_pixels, _WholeImages)
 
 
 @dataclass(frozen=True)
@@ -138,22 +138,15 @@ class IndexedImages:
         return base, w - 2 * w * fy, 1 - 2 * fx
 
 
-class PaletteReader:
-    """Reads pixels of palette images (see :class:`~anolearn.forge.augment.DenseReader`):
-    a location is a pixel of the flattened bank, its value the palette colour it indexes.
+class _BankPixels:
+    """Where the pixels of indexed images lie in a flattened array laid out like the bank
+    (``planes`` planes of ``H x W`` per bank image), through their flips: the ``locate`` and
+    ``shift`` of the readers below."""
 
-    ``palettes`` holds each image's colours ``(3, U_i)``; they are laid end to end, so a read of
-    any number of images is one lookup of the index and one gather."""
-
-    def __init__(self, palettes: list[torch.Tensor], images: IndexedImages):
+    def __init__(self, images: IndexedImages, planes: int):
         self.images = images
         self.b, _, self.h, self.w = images.shape
-        self.colours = palettes[0] if len(palettes) == 1 else torch.cat(palettes, 1)  # (3, sum U_i)
-        self.dtype, self.device = self.colours.dtype, self.colours.device
-        sizes = torch.tensor([0] + [c.shape[1] for c in palettes[:-1]], device=self.device, dtype=torch.int32)
-        self.offset = torch.cumsum(sizes, 0, dtype=torch.int32).view(-1, 1)  # (B, 1) where each palette starts
-        self.base, self.step_y, self.step_x = images.strides()
-        self._index = images.palettes.index.view(-1)
+        self.base, self.step_y, self.step_x = images.strides(planes)
 
     def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
         return (yy * self.step_y).add_(xx * self.step_x).add_(self.base)
@@ -161,12 +154,28 @@ class PaletteReader:
     def shift(self, loc: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
         return loc + (dy * self.step_y + dx * self.step_x)
 
+
+class PaletteReader(_BankPixels):
+    """Reads pixels of palette images (see :class:`~anolearn.forge.augment.DenseReader`):
+    a location is a pixel of the flattened bank, its value the palette colour it indexes.
+
+    ``palettes`` holds each image's colours ``(3, U_i)``; they are laid end to end, so a read of
+    any number of images is one lookup of the index and one gather."""
+
+    def __init__(self, palettes: list[torch.Tensor], images: IndexedImages):
+        super().__init__(images, planes=1)  # a location is a pixel of the palette index
+        self.colours = palettes[0] if len(palettes) == 1 else torch.cat(palettes, 1)  # (3, sum U_i)
+        self.dtype, self.device = self.colours.dtype, self.colours.device
+        sizes = torch.tensor([0] + [c.shape[1] for c in palettes[:-1]], device=self.device, dtype=torch.int32)
+        self.offset = torch.cumsum(sizes, 0, dtype=torch.int32).view(-1, 1)  # (B, 1) where each palette starts
+        self._index = images.palettes.index.view(-1)
+
     def read(self, loc: torch.Tensor) -> torch.Tensor:
         entry = self._index.index_select(0, loc.reshape(-1)).view(loc.shape).add_(self.offset)  # int32
         return self.colours.index_select(1, entry.view(-1)).view(3, *loc.shape).transpose(0, 1)  # (B, 3, L)
 
 
-class PaletteState:
+class PaletteState(_WholeImages):
     """Whole images as palettes, for :func:`~anolearn.forge.augment._run_chains`.
 
     Holds each image's colours as a float ``(3, U)`` tensor and their pixel counts ``(U,)``, in
@@ -222,10 +231,6 @@ class PaletteState:
         for j, i in enumerate(self._list(rows)):
             self.colours[i] = part[j, :, 0, :self.colours[i].shape[1]]
 
-    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length) wanted colours
-        px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
-        return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
-
     def reader(self, rows: slice | list[int]) -> PaletteReader:
         return PaletteReader([self.colours[i] for i in self._list(rows)], self.images.select(rows))
 
@@ -233,28 +238,20 @@ class PaletteState:
         return _weighted_histograms(*self._stack(rows, counts=True))
 
 
-class LevelReader:
+class LevelReader(_BankPixels):
     """Reads pixels of images held as per-channel level tables (see :class:`LevelState`): a
     location is the bank element of the pixel's first channel; its value in channel ``c`` is
     ``table[c, level]``, ``level`` the bank's 8-bit value there."""
 
     def __init__(self, table: torch.Tensor, images: IndexedImages):
-        self.images = images
-        self.b, _, self.h, self.w = images.shape
+        super().__init__(images, planes=3)  # a location is the bank element of the first channel
         self.table = table.reshape(-1)  # (B * 3 * 256,): image i's channel c entries at (3 i + c) * 256
         self.dtype, self.device = table.dtype, table.device
-        self.base, self.step_y, self.step_x = images.strides(planes=3)
         self._bank = images.bank.view(-1)
         self._plane = torch.arange(3, device=self.device).view(1, 3, 1) * (self.h * self.w)  # channel offsets
         # where each (image, channel) table starts, int32: the levels are looked up with int32
         # indices (index_select takes them), half the memory of long ones
         self._entry = (torch.arange(self.b * 3, device=self.device, dtype=torch.int32) * 256).view(self.b, 3, 1)
-
-    def locate(self, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
-        return (yy * self.step_y).add_(xx * self.step_x).add_(self.base)
-
-    def shift(self, loc: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-        return loc + (dy * self.step_y + dx * self.step_x)
 
     def read(self, loc: torch.Tensor) -> torch.Tensor:
         at = loc.unsqueeze(1) + self._plane  # (B, 3, L) the three channels
@@ -262,7 +259,7 @@ class LevelReader:
         return self.table.index_select(0, entry.view(-1)).view(at.shape)
 
 
-class LevelState:
+class LevelState(_WholeImages):
     """Whole images held as a function of their source's 8-bit levels, channel by channel.
 
     Most of DRAEM's operations act on each channel separately: gamma, solarize, posterize,
@@ -294,10 +291,6 @@ class LevelState:
         else:
             raise ValueError(f"A {kind!r} operation cannot run on level tables; make the images dense first.")
         _put(self.table, rows, part)
-
-    def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:  # (n, 3, length)
-        px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
-        return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
 
     def reader(self, rows: slice | list[int]) -> LevelReader:
         return LevelReader(_take(self.table, rows), self.images.select(rows))

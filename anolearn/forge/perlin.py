@@ -157,7 +157,7 @@ def _grouped_noise(gradients: torch.Tensor, scales: torch.Tensor, size: tuple[in
     ``finish(noise, members)``, if given, maps a group's canvases ``(n, Hc, Wc)`` to its final
     maps (the rotated read), so that only those are copied into place.
     """
-    b, rows, cols, _ = gradients.shape
+    b, _, cols, _ = gradients.shape
     (h, w), (hc, wc) = size, canvas
     finish = finish if finish is not None else (lambda noise, members: noise)
     reach = torch.floor((wc - 1.0) * (scales[:, 1] / w)) + 3  # lattice columns used, with a margin
