@@ -17,8 +17,6 @@ TINY = {"rec_width": 4, "rec_depth": 2, "seg_width": 4, "seg_depth": 3, "epochs"
             "input_size": None, "score_filter": 5, "source": "textures", "log_every": 1}
 
 
-
-
 def test_networks_shapes_skips_and_decoder_features():
     rec = DraemNet(3, 3, base_width=4, depth=3, skips=False)
     seg = DraemNet(6, 2, base_width=4, depth=3, skips=True)

@@ -12,8 +12,6 @@ from tiny_data import SquareDefects, smooth_images as _train
 TINY = {"ks": (2, 4), "base_width": 4, "depth": 2, "batch_size": 4}
 
 
-
-
 def test_fit_predict_shapes_history_and_registry():
     m = create_method("riad", steps=3, **TINY)
     assert isinstance(m, RIAD)

@@ -18,7 +18,6 @@ from tiny_data import smooth_images as _train
 TINY = {"base_width": 4, "depth": 2, "batch_size": 4, "steps": 2}
 
 
-
 @pytest.fixture(scope="module")
 def fitted():
     return SSM(**TINY).fit(_train(), progress=False)

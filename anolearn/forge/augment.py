@@ -702,12 +702,18 @@ def _groups(column: list[int], start: int, stop: int) -> list[tuple[int, slice |
 
 class _WholeImages:
     """What every form of whole images offers :func:`_run_chains` besides ``apply``, ``reader``
-    and ``histograms``: the wanted pixels of some rows, packed ``(n, 3, length)``, read through
-    the form's own reader (``where_px`` lists each row's wanted flat pixels, ``w`` is the width)."""
+    and ``histograms``: where the wanted pixels of some rows are, and their values packed
+    ``(n, 3, length)``, read through the form's own reader (``where_px`` lists each row's wanted
+    flat pixels, ``w`` is the width)."""
+
+    def wanted(self, rows: slice | list[int], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ys, xs)``, each ``(n, length)``: the first ``length`` wanted pixels of these rows."""
+        px = _take(self.where_px, rows)[:, :length]
+        return torch.div(px, self.w, rounding_mode="floor"), px % self.w
 
     def pack(self, rows: slice | list[int], length: int) -> torch.Tensor:
-        px, reader = _take(self.where_px, rows)[:, :length], self.reader(rows)
-        return reader.read(reader.locate(torch.div(px, self.w, rounding_mode="floor"), px % self.w))
+        reader = self.reader(rows)
+        return reader.read(reader.locate(*self.wanted(rows, length)))
 
 
 class _DenseState(_WholeImages):
@@ -731,7 +737,7 @@ class _DenseState(_WholeImages):
         return _histograms(_take(self.x, rows))
 
 
-def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.Tensor,
+def _run_chains(state, counts: list[int], packed: torch.Tensor,
                 generator: torch.Generator | None, table: list[list[int]], fns: list, kinds: list[tuple]) -> None:
     """Run the chains of ``table`` (rows sorted by decreasing dense steps), exact at the wanted
     pixels, and write those into ``packed`` ``(B, 3, 1, L)``.
@@ -750,7 +756,6 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
     b, n_ops = len(table), len(table[0])
     kind_names = [k for k, _ in kinds]
     dense = [_dense_steps(row, kind_names) for row in table]  # non-increasing down the batch
-    w = state.w
 
     def width(rows: slice | list[int]) -> int:  # packed slots in use among these rows
         return max(1, max(counts[rows] if isinstance(rows, slice) else [counts[i] for i in rows]))
@@ -778,8 +783,7 @@ def _run_chains(state, where_px: torch.Tensor, counts: list[int], packed: torch.
             kind, helper = kinds[k]
             n = width(rows)
             if kind == "at_pixels":  # from the whole image (these rows are all switching)
-                px = _take(where_px, rows)[:, :n]  # (rows, n): row and column of the wanted pixels
-                out = helper(state.reader(rows), torch.div(px, w, rounding_mode="floor"), px % w, generator)
+                out = helper(state.reader(rows), *state.wanted(rows, n), generator)
                 _put(packed[:, :, :, :n], rows, out)
                 continue
             part = _take(packed[:, :, :, :n], rows)
@@ -803,7 +807,7 @@ def _augment_where(x: torch.Tensor, where: torch.Tensor, generator: torch.Genera
     """
     rows, pos, slot, where_px, counts = _wanted_pixels(where)
     packed = torch.zeros(x.shape[0], x.shape[1], 1, where_px.shape[1], device=x.device, dtype=x.dtype)
-    _run_chains(_DenseState(x, where_px), where_px, counts, packed, generator, table, fns, kinds)
+    _run_chains(_DenseState(x, where_px), counts, packed, generator, table, fns, kinds)
     return packed, rows, pos, slot
 
 

@@ -351,7 +351,7 @@ def augment_indexed(images: IndexedImages, where: torch.Tensor, generator: torch
             state = _DenseState(images.select(part).dense(), where_px[part])
         else:
             state = (PaletteState if form == "palette" else LevelState)(images.select(part), where_px[part])
-        _run_chains(state, where_px[part], counts[part], packed[part], generator, table[part], fns, kinds)
+        _run_chains(state, counts[part], packed[part], generator, table[part], fns, kinds)
         a += n
     return (packed, rows, pos, slot), table
 
