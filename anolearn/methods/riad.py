@@ -174,6 +174,9 @@ class RIAD(AnomalyMethod):
         train_crop: train on random ``train_crop``-pixel square crops (one place per batch); None =
             whole images. The network is fully convolutional and inpainting is local, so crops
             cost 4x less at half the size: our CPU budget option, not the paper's.
+        pad: mirror this many pixels around every image, in training and at test time, and crop
+            the map back (:meth:`pad_images`); 0 = none (the papers). ``H + 2 pad`` must suit the
+            U-Net (a multiple of ``2**depth``) and every ``k``.
         test_seed: seed of the fixed test masks.
         amp: mixed precision on CUDA (ignored on other devices).
         num_workers: DataLoader workers when a large dataset is streamed.
@@ -192,9 +195,11 @@ class RIAD(AnomalyMethod):
                  lr: float = 1e-4, weight_decay: float = 1e-5, lr_milestones: tuple[float, ...] = (),
                  lr_gamma: float = 0.1, w_l2: float = 1.0, w_gms: float = 1.0, w_ssim: float = 1.0,
                  sigma: float = 7.0, smoothing: str = "gaussian", k_weights: str = "uniform",
-                 faithful_gms: bool = False, train_crop: int | None = None, test_seed: int = 8, amp: bool = True,
-                 num_workers: int = 0, seed: int = 0):
+                 faithful_gms: bool = False, train_crop: int | None = None, pad: int = 0, test_seed: int = 8,
+                 amp: bool = True, num_workers: int = 0, seed: int = 0):
         super().__init__()
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0 pixels, got {pad}.")
         if not ks or any(int(k) != k or k < 1 for k in ks):
             raise ValueError(f"ks must be positive integer cell sizes, got {ks}.")
         if n_masks < 2:
@@ -212,7 +217,7 @@ class RIAD(AnomalyMethod):
         self.lr_milestones, self.lr_gamma = tuple(lr_milestones), lr_gamma
         self.w_l2, self.w_gms, self.w_ssim = w_l2, w_gms, w_ssim
         self.sigma, self.smoothing, self.k_weights = sigma, smoothing, k_weights
-        self.faithful_gms, self.train_crop, self.test_seed = faithful_gms, train_crop, test_seed
+        self.faithful_gms, self.train_crop, self.pad, self.test_seed = faithful_gms, train_crop, pad, test_seed
         self.amp, self.num_workers, self.seed = amp, num_workers, seed
         with torch.random.fork_rng(devices=[]):  # weights depend on `seed` only, not on the global RNG
             torch.manual_seed(seed)
@@ -230,7 +235,8 @@ class RIAD(AnomalyMethod):
                 "lr": self.lr, "weight_decay": self.weight_decay, "lr_milestones": self.lr_milestones,
                 "lr_gamma": self.lr_gamma, "w_l2": self.w_l2, "w_gms": self.w_gms, "w_ssim": self.w_ssim,
                 "sigma": self.sigma, "smoothing": self.smoothing, "k_weights": self.k_weights,
-                "faithful_gms": self.faithful_gms, "train_crop": self.train_crop, "test_seed": self.test_seed,
+                "faithful_gms": self.faithful_gms, "train_crop": self.train_crop, "pad": self.pad,
+                "test_seed": self.test_seed,
                 "amp": self.amp,
                 "num_workers": self.num_workers, "seed": self.seed}
 
@@ -275,13 +281,13 @@ class RIAD(AnomalyMethod):
             and ``map (B, H, W)`` (the unsmoothed MS-GMS map).
         """
         self.eval()
-        images = images.to(self.device)
+        x = self.pad_images(images.to(self.device))
         generator = generator or make_generator(self.test_seed, self.device)
-        masks = self.test_masks(k, images.shape[-2:], generator)
-        outputs = self.inpaint(images, masks)
+        masks = self.test_masks(k, x.shape[-2:], generator)
+        outputs = self.inpaint(x, masks)
         x_hat = compose(outputs, masks)
-        return {"masks": masks, "outputs": outputs, "x_hat": x_hat,
-                "map": msgms_map(images, x_hat, faithful=self.faithful_gms)}
+        out = {"masks": masks, "outputs": outputs, "x_hat": x_hat, "map": msgms_map(x, x_hat, faithful=self.faithful_gms)}
+        return {name: self.crop_border(t) for name, t in out.items()}
 
     def reconstruction_losses(self, x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"l2", "msgms", "ssim", "loss"}`` with ``loss = w_l2 l2 + w_gms msgms + w_ssim ssim`` (float32)."""
@@ -294,6 +300,22 @@ class RIAD(AnomalyMethod):
         """Loss of one batch ``x (B, 3, H, W)`` under masks ``(n, B, 1, H, W)``."""
         x_hat = compose(self.inpaint(x, masks), masks)
         return self.reconstruction_losses(x, x_hat)
+
+    # ------------------------------------------------------------------ borders
+    def pad_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Mirror ``pad`` pixels around ``x (B, 3, H, W)`` -> ``(B, 3, H + 2 pad, W + 2 pad)``.
+
+        Near the border an inpainting network has context on one side only, so its errors, and the
+        anomaly map, grow towards the edges and peak in the corners of *normal* images. Mirroring the
+        image gives border pixels context on every side; training sees the same mirrored borders.
+        """
+        p = self.pad
+        return F.pad(x, (p, p, p, p), mode="reflect") if p else x
+
+    def crop_border(self, t: torch.Tensor) -> torch.Tensor:
+        """Undo :meth:`pad_images` on any ``(..., H + 2 pad, W + 2 pad)`` tensor."""
+        p = self.pad
+        return t[..., p:t.shape[-2] - p, p:t.shape[-1] - p] if p else t
 
     # ------------------------------------------------------------------ training
     def random_crop(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -329,7 +351,7 @@ class RIAD(AnomalyMethod):
         stream = iter(batches)
         bar = tqdm(range(steps), desc=f"{self.name}: train", disable=not progress, leave=False)
         for step in bar:
-            x = self.random_crop(next(stream), g).to(device, non_blocking=True)
+            x = self.random_crop(self.pad_images(next(stream)), g).to(device, non_blocking=True)
             k = self.ks[int(torch.randint(len(self.ks), (1,), generator=g))]
             masks = grid_masks(k, x.shape[-2:], self.n_masks, x.shape[0], g_masks, device)  # (n, B, 1, H, W)
             parts = self.training_loss(x, masks)
@@ -363,16 +385,17 @@ class RIAD(AnomalyMethod):
         """``(B, 3, H, W)`` -> ``(B, H, W)`` MS-GMS anomaly map, ensembled over ``ks`` (and smoothed)."""
         self._check_fitted()
         self.eval()
-        images = images.to(self.device)
-        size = images.shape[-2:]
+        x = self.pad_images(images.to(self.device))  # (B, 3, H + 2 pad, W + 2 pad)
+        size = x.shape[-2:]
         generator = make_generator(self.test_seed, self.device)
         per_k = []
         for k in self.ks:
-            masks = self.test_masks(k, size, generator)  # (n, 1, 1, H, W)
-            x_hat = compose(self.inpaint(images, masks), masks)  # (B, 3, H, W)
-            per_k.append(msgms_map(images, x_hat, faithful=self.faithful_gms))
+            masks = self.test_masks(k, size, generator)  # (n, 1, 1, H', W')
+            x_hat = compose(self.inpaint(x, masks), masks)  # (B, 3, H', W')
+            per_k.append(msgms_map(x, x_hat, faithful=self.faithful_gms))
         maps = self.combine_k(per_k, size)
-        return smooth_maps(maps, self.sigma, self.smoothing) if smooth else maps
+        maps = smooth_maps(maps, self.sigma, self.smoothing) if smooth else maps
+        return self.crop_border(maps)  # (B, H, W)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:

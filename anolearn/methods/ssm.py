@@ -181,7 +181,7 @@ class SSM(RIAD):
             with our default network. (The test-set score normalisation is :func:`official_image_scores`.)
         faithful_gms: only the MS-GMS border handling of the code.
         test_seed: masks of pass ``t`` are drawn from ``test_seed + t`` (8 as the code).
-        train_crop, amp, num_workers, seed: see :class:`~anolearn.methods.riad.RIAD`.
+        train_crop, pad, amp, num_workers, seed: see :class:`~anolearn.methods.riad.RIAD`.
     """
 
     def __init__(self, ks: tuple[int, ...] = (2, 4, 8), n_masks: int = 3, base_width: int = 64, depth: int = 4,
@@ -191,8 +191,8 @@ class SSM(RIAD):
                  w_mask: float = 1.0, refine_steps: int = 2, ratio: float = 0.8, threshold: float | None = None,
                  block: int | None = None, sigma: float = 7.0, smoothing: str = "gaussian", k_weights: str = "area",
                  image_score: str = "combined", val_fraction: float = 0.1, faithful: bool = False,
-                 faithful_gms: bool = False, train_crop: int | None = None, test_seed: int = 8, amp: bool = True,
-                 num_workers: int = 0, seed: int = 0):
+                 faithful_gms: bool = False, train_crop: int | None = None, pad: int = 0, test_seed: int = 8,
+                 amp: bool = True, num_workers: int = 0, seed: int = 0):
         if refine_steps < 1:
             raise ValueError(f"refine_steps (T) must be >= 1, got {refine_steps}.")
         if image_score not in IMAGE_SCORES:
@@ -210,7 +210,7 @@ class SSM(RIAD):
                          epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                          lr_milestones=lr_milestones, lr_gamma=lr_gamma, w_l2=w_l2, w_gms=w_gms, w_ssim=w_ssim,
                          sigma=sigma, smoothing=smoothing, k_weights=k_weights, faithful_gms=faithful_gms,
-                         train_crop=train_crop, test_seed=test_seed, amp=amp, num_workers=num_workers, seed=seed)
+                         train_crop=train_crop, pad=pad, test_seed=test_seed, amp=amp, num_workers=num_workers, seed=seed)
         # [mean, std] of (max of map, MSE) on held-out normal images, set by fit()
         self.register_buffer("calibration", torch.zeros(0))
 
@@ -272,11 +272,14 @@ class SSM(RIAD):
             confident = maps <= (OFFICIAL_TAU if self.threshold is None else self.threshold)
         return confident[:, None].float()
 
-    def blocks_to_uncover(self, confident: torch.Tensor) -> torch.Tensor:
+    def blocks_to_uncover(self, confident: torch.Tensor, block: int | None = None) -> torch.Tensor:
         """``(B, 1, H, W)`` confident pixels -> ``(B, 1, H, W)`` 1 on every block whose confident
-        fraction exceeds ``ratio`` (blocks at the right/bottom edge may be cropped)."""
+        fraction exceeds ``ratio`` (blocks at the right/bottom edge may be cropped).
+
+        ``block``: side in pixels (default :meth:`block_size` of the map's size).
+        """
         size = confident.shape[-2:]
-        b = self.block_size(size)
+        b = block or self.block_size(size)
         fraction = F.avg_pool2d(confident, b, ceil_mode=True)  # (B, 1, ceil(H / b), ceil(W / b))
         return cells_to_pixels((fraction > self.ratio).float(), b, size)
 
@@ -289,19 +292,21 @@ class SSM(RIAD):
         """
         self._check_fitted()
         self.eval()
-        x = images.to(self.device)
+        x = self.pad_images(images.to(self.device))  # (B, 3, H', W'), H' = H + 2 pad
         b, size = x.shape[0], x.shape[-2:]
+        block = self.block_size(images.shape[-2:])
         uncovered = torch.zeros(b, 1, *size, device=x.device)
         passes = []
+        crop = self.crop_border
         for t in range(self.refine_steps):
             last = t == self.refine_steps - 1
             generator = make_generator(self.test_seed + t, self.device)  # the code: setup_seed(seed + num)
             per_k, mse, masks_k, x_hat_k = [], [], {}, {}
             for k in self.ks:
-                masks = self.test_masks(k, size, generator).expand(-1, b, -1, -1, -1)  # (n, B, 1, H, W)
+                masks = self.test_masks(k, size, generator).expand(-1, b, -1, -1, -1)  # (n, B, 1, H', W')
                 if t > 0:
                     masks = torch.maximum(masks, uncovered[None])  # uncovered blocks: visible in every mask
-                y = self.inpaint(x, masks)  # (n, B, 3, H, W)
+                y = self.inpaint(x, masks)  # (n, B, 3, H', W')
                 if self.faithful:
                     x_hat = compose(y, masks)
                     if last:
@@ -309,17 +314,18 @@ class SSM(RIAD):
                 else:
                     x_hat = compose(y, masks, image=x)
                 per_k.append(msgms_map(x, x_hat, faithful=self.faithful_gms))
-                mse.append(((x - x_hat) ** 2).flatten(1).mean(1))
-                masks_k[k], x_hat_k[k] = masks, x_hat
-            raw = self.combine_k(per_k, size)  # (B, H, W)
+                mse.append(((crop(x) - crop(x_hat)) ** 2).flatten(1).mean(1))
+                masks_k[k], x_hat_k[k] = crop(masks), crop(x_hat)
+            raw = self.combine_k(per_k, size)  # (B, H', W')
             if self.faithful:
                 raw = self.to_official_units(raw, size)
             smoothed = smooth_maps(raw, self.sigma, self.smoothing)
-            step = RefinementPass(t=t, uncovered=uncovered, masks=masks_k, x_hat=x_hat_k, raw_map=raw, map=smoothed,
-                                  mse=torch.stack(mse).mean(0))
+            step = RefinementPass(t=t, uncovered=crop(uncovered), masks=masks_k, x_hat=x_hat_k, raw_map=crop(raw),
+                                  map=crop(smoothed), mse=torch.stack(mse).mean(0))
             if not last:
-                step.confident = self.confident_normal(smoothed)
-                uncovered = torch.maximum(uncovered, self.blocks_to_uncover(step.confident))
+                confident = self.confident_normal(smoothed)
+                step.confident = crop(confident)
+                uncovered = torch.maximum(uncovered, self.blocks_to_uncover(confident, block))
             passes.append(step)
         return passes
 
