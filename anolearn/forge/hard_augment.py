@@ -182,7 +182,7 @@ def hard_augment(images: torch.Tensor, generator: torch.Generator | None = None,
                  jitter: tuple[float, float, float, float] = (0.5, 1.0, 0.1, 0.5),
                  area: tuple[float, float] = (0.02, 0.15), aspect: tuple[float, float] = (0.3, 3.3),
                  angle: tuple[float, float] = (-45.0, 45.0), same_place: bool = False,
-                 p_normal: float = 0.0) -> Forged:
+                 p_normal: float = 0.0, inside: bool = True) -> Forged:
     """AnoSeg's synthetic anomaly: a turned rectangle of the hard-augmented copy pasted into the image.
 
     Only the pasted rectangle of the hard-augmented copy is ever computed; the result is the
@@ -198,6 +198,9 @@ def hard_augment(images: torch.Tensor, generator: torch.Generator | None = None,
             instead of from a random place.
         p_normal: probability of leaving a sample untouched (mask all zero); AnoSeg mixes
             normal images in at a ratio the paper does not state.
+        inside: keep the pasted rectangle inside the image (True) or place its centre anywhere
+            and let the border clip it (False: every pixel equally likely to be forged, see
+            :func:`~anolearn.forge.cutpaste.sample_centres`). The paper does not say.
 
     Returns:
         :class:`Forged`: ``masks`` 1 on the pasted patch; ``normal_maps`` is AnoSeg's target ``A``.
@@ -214,7 +217,7 @@ def hard_augment(images: torch.Tensor, generator: torch.Generator | None = None,
     draws = _draw_hard(b, h, w, generator, dev, p_rotate, p_permute, p_jitter, jitter)
     sizes = sample_rectangles(b, h, w, generator, dev, area, aspect)  # (B, 2)
     angles = uniform(*angle, (b,), generator, dev)
-    dst = sample_centres(sizes, angles, h, w, generator)
+    dst = sample_centres(sizes, angles, h, w, generator, inside)
     src = dst if same_place else sample_corners(sizes, h, w, generator)
     active = ~coin(p_normal, (b,), generator, dev) if p_normal > 0 else None
     turns, orders, jitter_on = draws.turns.tolist(), draws.orders.tolist(), draws.jitter_on.tolist()
@@ -238,14 +241,15 @@ class HardAugment:
     def __init__(self, p_rotate: float = 0.5, p_permute: float = 0.5, p_jitter: float = 0.5,
                  jitter: tuple[float, float, float, float] = (0.5, 1.0, 0.1, 0.5),
                  area: tuple[float, float] = (0.02, 0.15), aspect: tuple[float, float] = (0.3, 3.3),
-                 angle: tuple[float, float] = (-45.0, 45.0), same_place: bool = False, p_normal: float = 0.0):
+                 angle: tuple[float, float] = (-45.0, 45.0), same_place: bool = False, p_normal: float = 0.0,
+                 inside: bool = True):
         for name, p in (("p_rotate", p_rotate), ("p_permute", p_permute), ("p_jitter", p_jitter),
                         ("p_normal", p_normal)):
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} must be a probability, got {p}.")
         self.params = dict(p_rotate=p_rotate, p_permute=p_permute, p_jitter=p_jitter, jitter=tuple(jitter),
                            area=tuple(area), aspect=tuple(aspect), angle=tuple(angle), same_place=same_place,
-                           p_normal=p_normal)
+                           p_normal=p_normal, inside=inside)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Forged:
         return hard_augment(images, generator, **self.params)
