@@ -79,20 +79,22 @@ from .anoseg_losses import (
     masked_reconstruction_loss,
     segmentation_loss,
 )
-from .anoseg_nets import AnoSegGenerator, DetectorGenerator, PairDiscriminator
+from .anoseg_nets import UP_MODES, AnoSegGenerator, DetectorGenerator, PairDiscriminator
 from .base import AnomalyMethod, Prediction, image_batches, register
 
 IMAGE_SCORES = ("map_max", "gan")
 SEG_LOSSES = {"l1": segmentation_loss, "balanced_l1": balanced_segmentation_loss}
 SEGMENTER_LOSSES = ("seg", "re", "adv", "d")
+PLACEMENTS = ("inside", "anywhere")
 DETECTOR_LOSSES = ("fea", "rec", "adv", "d")
 
 
-def default_forger() -> Callable:
-    """AnoSeg's hard augmentation (:mod:`anolearn.forge.hard_augment`) with its default settings."""
+def default_forger(inside: bool = True) -> Callable:
+    """AnoSeg's hard augmentation (:mod:`anolearn.forge.hard_augment`) with its default settings;
+    ``inside`` keeps the pasted rectangle inside the image."""
     from ..forge.hard_augment import HardAugment
 
-    return HardAugment()
+    return HardAugment(inside=inside)
 
 
 @register("anoseg")
@@ -119,6 +121,11 @@ class AnoSeg(AnomalyMethod):
         score_sigma: Gaussian smoothing before the maximum for ``"map_max"``, in pixels.
         detector_steps: training steps of the Appendix-A detector GAN.
         alpha, beta: weights of the Appendix-A score.
+        up_mode: the decoders' doublings: ``"transpose"`` (Table 6's 4x4 transposed convolutions) or
+            ``"resize"`` (nearest x2 + 3x3 convolution, which cannot draw a checkerboard).
+        placement: where forged rectangles go: ``"inside"`` the image, or ``"anywhere"`` they
+            overlap it, clipped by the border, so that every pixel is forged equally often and
+            the coordinate channels cannot learn "anomalies are in the middle".
         amp: mixed precision on CUDA (ignored on other devices).
         log_every: steps between reads of the loss history (one host sync each).
         seed: seed of the weight initialisation, batch sampling and forging.
@@ -137,8 +144,8 @@ class AnoSeg(AnomalyMethod):
                  lambda_re: float = 1.0, lambda_adv: float = 0.1, seg_loss: str = "balanced_l1",
                  p_anomalous: float = 0.5, coord_channels: bool = True, adversarial: bool = True,
                  image_score: str = "map_max", map_sigma: float = 0.0, score_sigma: float = 4.0,
-                 detector_steps: int = 2000, alpha: float = 1.0, beta: float = 0.1, amp: bool = True,
-                 log_every: int = 25, seed: int = 0):
+                 detector_steps: int = 2000, alpha: float = 1.0, beta: float = 0.1, up_mode: str = "transpose",
+                 placement: str = "inside", amp: bool = True, log_every: int = 25, seed: int = 0):
         super().__init__()
         if seg_loss not in SEG_LOSSES:
             raise ValueError(f"seg_loss must be one of {tuple(SEG_LOSSES)}, got {seg_loss!r}.")
@@ -150,6 +157,10 @@ class AnoSeg(AnomalyMethod):
         if bottleneck < 1 or 2**downsample * bottleneck != input_size or not 1 <= downsample <= 5:
             raise ValueError(f"bottleneck must be input_size / 2**k for k in 1..5 (256 / 8 = 32 is Table 6), "
                              f"got bottleneck={bottleneck} for input_size={input_size}.")
+        if up_mode not in UP_MODES:
+            raise ValueError(f"up_mode must be one of {UP_MODES}, got {up_mode!r}.")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}.")
         if not 0 <= p_anomalous <= 1:
             raise ValueError(f"p_anomalous must be a probability, got {p_anomalous}.")
         if steps < 1 or batch_size < 2 or log_every < 1:
@@ -161,26 +172,27 @@ class AnoSeg(AnomalyMethod):
         self.p_anomalous, self.coord_channels, self.adversarial = p_anomalous, coord_channels, adversarial
         self.image_score, self.map_sigma, self.score_sigma = image_score, map_sigma, score_sigma
         self.detector_steps, self.alpha, self.beta = detector_steps, alpha, beta
+        self.up_mode, self.placement = up_mode, placement
         self.amp, self.log_every, self.seed = amp, log_every, seed
         # Weight initialisation from the seed, whatever the global random state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.generator = AnoSegGenerator(coord_channels, width, downsample)
+            self.generator = AnoSegGenerator(coord_channels, width, downsample, up_mode)
             self.discriminator = PairDiscriminator(input_size, 4, width) if adversarial else None
-            self.detector = DetectorGenerator(width, downsample) if image_score == "gan" else None
+            self.detector = DetectorGenerator(width, downsample, up_mode) if image_score == "gan" else None
             self.detector_discriminator = PairDiscriminator(input_size, 4, width) if image_score == "gan" else None
         self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("detector_trained_steps", torch.zeros((), dtype=torch.long))
         self.history: dict[str, list[float]] = {}
         self.detector_history: dict[str, list[float]] = {}
         self.timings: dict[str, float] = {}
-        self.forger = default_forger()
+        self.forger = default_forger(inside=placement == "inside")
         self.eval()
 
     def config(self) -> dict[str, Any]:
         names = ("steps", "batch_size", "input_size", "width", "bottleneck", "lr", "betas", "lambda_seg",
                  "lambda_re", "lambda_adv", "seg_loss", "p_anomalous", "coord_channels", "adversarial",
-                 "image_score", "map_sigma", "score_sigma", "detector_steps", "alpha", "beta", "amp",
+                 "image_score", "map_sigma", "score_sigma", "detector_steps", "alpha", "beta", "up_mode", "placement", "amp",
                  "log_every", "seed")
         return {name: getattr(self, name) for name in names}
 

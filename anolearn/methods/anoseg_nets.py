@@ -119,8 +119,26 @@ def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
-def _convtr_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+UP_MODES = ("transpose", "resize")
+
+
+def _up_bn_relu(c_in: int, c_out: int, mode: str = "transpose") -> list[nn.Module]:
+    """One doubling of the resolution: Table 6's 4x4 stride-2 transposed convolution, or a
+    nearest-neighbour x2 resize followed by a 3x3 convolution ("resize").
+
+    A 4x4 stride-2 transposed convolution writes every output pixel from a different subset of
+    its kernel weights depending on the pixel's parity; until the four subsets agree, the output
+    carries a regular grid -- the checkerboard of Odena, Dumoulin and Olah ("Deconvolution and
+    Checkerboard Artifacts", Distill 2016). Resizing first and convolving after treats every
+    pixel alike, so no grid can appear.
+    """
+    if mode == "transpose":
+        up = [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
+    elif mode == "resize":
+        up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
+    else:
+        raise ValueError(f"up_mode must be one of {UP_MODES}, got {mode!r}.")
+    return up + [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class Table6Decoder(nn.Module):
@@ -136,20 +154,22 @@ class Table6Decoder(nn.Module):
         upsample: number of doublings, 5 = Table 6. With fewer, the *first* transposed
             convolutions become 3x3 stride-1 convolutions of the same width (the layer count
             and widths stay those of Table 6).
+        up_mode: ``"transpose"`` (Table 6) or ``"resize"`` (nearest x2 + 3x3 conv, no checkerboard).
 
     Shapes: ``(B, in_channels, h, w) -> (B, out_channels, 2**upsample h, 2**upsample w)`` in [0, 1].
     """
 
     PAIRS = (512, 256, 128, 128, 128)
 
-    def __init__(self, in_channels: int, out_channels: int, width: float = 1.0, upsample: int = 5):
+    def __init__(self, in_channels: int, out_channels: int, width: float = 1.0, upsample: int = 5,
+                 up_mode: str = "transpose"):
         super().__init__()
         if not 0 <= upsample <= 5:
             raise ValueError(f"upsample must be in 0..5, got {upsample}.")
         layers, c_prev = [], in_channels
         for k, n in enumerate(self.PAIRS):
             c = _ch(n, width)
-            up = _convtr_bn_relu(c, c) if k >= 5 - upsample else _conv_bn_relu(c, c)
+            up = _up_bn_relu(c, c, up_mode) if k >= 5 - upsample else _conv_bn_relu(c, c)
             layers += _conv_bn_relu(c_prev, c) + up
             c_prev = c
         c_last = _ch(128, width)
@@ -169,17 +189,19 @@ class AnoSegGenerator(nn.Module):
             is the ablation, a 3-channel input.
         width: channel multiplier of encoder and decoders (1.0 = Table 6).
         downsample: halvings in the encoder and doublings in each decoder (5 = Table 6).
+        up_mode: the decoders' doublings (see :class:`Table6Decoder`).
 
     Shapes: ``(B, 3, H, W) -> ((B, 3, H, W), (B, 1, H, W))`` with ``H, W`` multiples of
     ``2**downsample``.
     """
 
-    def __init__(self, coord_channels: bool = True, width: float = 1.0, downsample: int = 5):
+    def __init__(self, coord_channels: bool = True, width: float = 1.0, downsample: int = 5,
+                 up_mode: str = "transpose"):
         super().__init__()
         self.coord_channels = coord_channels
         self.encoder = ResNetEncoder(5 if coord_channels else 3, width, downsample)
-        self.decoder_image = Table6Decoder(self.encoder.out_channels, 3, width, downsample)
-        self.decoder_map = Table6Decoder(self.encoder.out_channels, 1, width, downsample)
+        self.decoder_image = Table6Decoder(self.encoder.out_channels, 3, width, downsample, up_mode)
+        self.decoder_map = Table6Decoder(self.encoder.out_channels, 1, width, downsample, up_mode)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _check_size(x, 2**self.encoder.downsample, "AnoSegGenerator")
@@ -196,10 +218,10 @@ class DetectorGenerator(nn.Module):
     (our choice). Shapes: ``(B, 3, H, W), (B, 1, H, W) -> (B, 3, H, W)``.
     """
 
-    def __init__(self, width: float = 1.0, downsample: int = 5):
+    def __init__(self, width: float = 1.0, downsample: int = 5, up_mode: str = "transpose"):
         super().__init__()
         self.encoder = ResNetEncoder(4, width, downsample)
-        self.decoder = Table6Decoder(self.encoder.out_channels, 3, width, downsample)
+        self.decoder = Table6Decoder(self.encoder.out_channels, 3, width, downsample, up_mode)
 
     def forward(self, x: torch.Tensor, normal_map: torch.Tensor) -> torch.Tensor:
         _check_size(x, 2**self.encoder.downsample, "DetectorGenerator")
