@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 
 # One input check for every image function of the library (saliency maps and forgers alike).
-from ..saliency.common import check_images
+from ..imageops import check_images
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as torchvision's rgb_to_grayscale
 
