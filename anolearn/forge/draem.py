@@ -141,15 +141,16 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
         return Forged(clean, masks, clean)
     m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
                     rotation=noise_rotation, dtype=torch.bool)  # (k, 1, H, W)
-    mask = m.to(images.dtype)
-    masks.index_copy_(0, forged, mask)
+    if _engine(engine, dev) == "fast":  # the same forgeries, computed only inside the masks
+        out = fast.forge_pixels(clean, forged, m, masks, src, generator, n_augment, beta)
+        return Forged(out, masks, clean)
 
-    if _engine(engine, dev) == "fast":
-        return Forged(fast.forge_pixels(clean, forged, m, src, generator, n_augment, beta), masks, clean)
+    mask = m.to(images.dtype)
     anomaly = src.sample(k, h, w, generator=generator, device=dev)  # (k, 3, H, W) source images
     anomaly = draem_augment(anomaly, generator, n_ops=n_augment).to(images.dtype)
     opacity = uniform(*beta, (k, 1, 1, 1), generator, dev, images.dtype)  # beta, one per sample
     out = clean.index_copy(0, forged, blend(clean.index_select(0, forged), mask, anomaly, opacity))
+    masks.index_copy_(0, forged, mask)
     return Forged(out, masks, clean)
 
 

@@ -21,14 +21,16 @@ from .augment import augment_pixels
 from .palette import indexed_textures
 
 
-def forge_pixels(clean: torch.Tensor, forged: torch.Tensor, masks: torch.Tensor, source: AnomalySource,
-                 generator: torch.Generator | None, n_augment: int, beta: tuple[float, float]) -> torch.Tensor:
-    """Blend augmented source images into images ``forged`` of ``clean`` inside ``masks``.
+def forge_pixels(clean: torch.Tensor, forged: torch.Tensor, m: torch.Tensor, masks: torch.Tensor,
+                 source: AnomalySource, generator: torch.Generator | None, n_augment: int,
+                 beta: tuple[float, float]) -> torch.Tensor:
+    """Blend augmented source images into images ``forged`` of ``clean`` inside masks ``m``.
 
     Args:
         clean: ``(B, 3, H, W)`` float in [0, 1], the normal images.
         forged: ``(k,)`` long, the rows of ``clean`` to forge.
-        masks: ``(k, 1, H, W)`` bool, their masks.
+        m: ``(k, 1, H, W)`` bool, their masks.
+        masks: ``(B, 1, H, W)`` zeros, the whole batch's masks: filled in here (1 inside ``m``).
         source, generator, n_augment, beta: as :func:`~anolearn.forge.draem.draem_forge`.
 
     Returns:
@@ -41,7 +43,7 @@ def forge_pixels(clean: torch.Tensor, forged: torch.Tensor, masks: torch.Tensor,
             anomaly = indexed_textures(source, k, h, w, generator, dev)
         else:
             anomaly = source.sample(k, h, w, generator=generator, device=dev)
-        packed, rows, pos, slot = augment_pixels(anomaly, masks, generator, n_ops=n_augment)  # (k, 3, 1, L)
+        packed, rows, pos, slot = augment_pixels(anomaly, m, generator, n_ops=n_augment)  # (k, 3, 1, L)
         packed = packed.to(clean.dtype)
         opacity = uniform(*beta, (k, 1, 1, 1), generator, dev, clean.dtype).view(k)
 
@@ -50,7 +52,8 @@ def forge_pixels(clean: torch.Tensor, forged: torch.Tensor, masks: torch.Tensor,
     # (row * 3 + c) * H W + pos in the output (and likewise in the packed pixels, with L for H W).
     hw, length = h * w, packed.shape[-1]
     channel = torch.arange(3, device=dev)
-    at_out = ((forged[rows] * (3 * hw) + pos).unsqueeze(1) + channel * hw).view(-1)  # (N * 3,)
+    target = forged[rows]  # the batch row of every wanted pixel
+    at_out = ((target * (3 * hw) + pos).unsqueeze(1) + channel * hw).view(-1)  # (N * 3,)
     at_packed = ((rows * (3 * length) + slot).unsqueeze(1) + channel * length).view(-1)
     image = out.view(-1).index_select(0, at_out).view(-1, 3)  # (N, 3) the clean pixels I inside the masks
     anomaly = packed.view(-1).index_select(0, at_packed).view(-1, 3)  # (N, 3) the augmented source A there
@@ -58,6 +61,7 @@ def forge_pixels(clean: torch.Tensor, forged: torch.Tensor, masks: torch.Tensor,
     # (1 - beta) I + beta A: the plain forger's (1 - M) I + (1 - beta) M I + beta M A where M = 1,
     # the same floats
     out.view(-1).index_copy_(0, at_out, ((1 - beta_px) * image + beta_px * anomaly).view(-1))
+    masks.view(-1).index_fill_(0, target * hw + pos, 1.0)  # the masks are exactly the blended pixels
     return out
 
 
