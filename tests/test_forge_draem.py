@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import colorsys
-import functools
 import math
 from pathlib import Path
 
@@ -22,8 +21,12 @@ from anolearn.forge import (
     draem_forge,
 )
 from anolearn.forge import augment as A
-from anolearn.forge.perlin import perlin_mask
+from anolearn.forge.color import hsv_to_rgb, rgb_to_hsv
+from anolearn.forge.geometry import rotate
 from anolearn.forge.sources import PHOTOS, dtd_available, resolve_source
+from anolearn.imageops import luma
+
+ENGINES = ["plain", "fast"]
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -38,11 +41,17 @@ def constant_source(value: float) -> TensorSource:
     return TensorSource(torch.full((1, 3, 8, 8), value))
 
 
+def per_sample(value: float, b: int, channels: int = 1) -> torch.Tensor:
+    """A parameter pinned to ``value`` for ``b`` samples, shaped as the augmentations take it."""
+    return torch.full((b, channels, 1, 1), value)
+
+
 # ----------------------------------------------------------------------------- the forger
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("size", [(48, 48), (40, 56)])
-def test_contract(size):
+def test_contract(size, engine):
     x = images(8, *size)
-    out = draem_forge(x, gen(0), source="textures", p_normal=0.0)
+    out = draem_forge(x, gen(0), source="textures", p_normal=0.0, engine=engine)
     assert out.images.shape == x.shape and out.masks.shape == (8, 1, *size)
     assert out.images.dtype == x.dtype and out.images.device == x.device
     assert set(out.masks.unique().tolist()) <= {0.0, 1.0}
@@ -54,18 +63,21 @@ def test_contract(size):
     assert not torch.equal(out.images[inside], x[inside])
 
 
-def test_determinism():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_determinism(engine):
     x = images()
-    forger = DraemForger(source="textures")
+    forger = DraemForger(source="textures", engine=engine)
     a, b, c = forger(x, gen(3)), forger(x, gen(3)), forger(x, gen(4))
     assert torch.equal(a.images, b.images) and torch.equal(a.masks, b.masks)
     assert not torch.equal(a.images, c.images)
 
 
-def test_blend_is_the_papers_formula():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_blend_is_the_papers_formula(engine):
     x = images(6)
     for beta in (0.3, 1.0):
-        out = draem_forge(x, gen(5), source=constant_source(0.25), n_augment=0, beta=(beta, beta), p_normal=0.0)
+        out = draem_forge(x, gen(5), source=constant_source(0.25), n_augment=0, beta=(beta, beta), p_normal=0.0,
+                          engine=engine)
         m = out.masks.expand_as(x)
         expected = (1 - m) * x + (1 - beta) * m * x + beta * m * 0.25  # I_a = M' I + (1 - b) M I + b M A
         assert torch.allclose(out.images, expected, atol=1e-6)
@@ -99,9 +111,10 @@ def test_mask_coverage_is_draems():
     assert empty < 0.12  # coarse lattices sometimes stay below the threshold (DRAEM keeps those)
 
 
-def test_image_rotation_gives_new_originals():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_image_rotation_gives_new_originals(engine):
     x = images(6)
-    out = draem_forge(x, gen(11), source="textures", p_rotate=1.0, rotation=(30.0, 60.0))
+    out = draem_forge(x, gen(11), source="textures", p_rotate=1.0, rotation=(30.0, 60.0), engine=engine)
     assert out.originals is not x and out.originals.shape == x.shape
     assert (out.originals[:, :, 0, 0] == 0).all()  # black corners, as imgaug's default fill
     outside = (out.masks == 0).expand_as(x)
@@ -115,6 +128,8 @@ def test_errors():
         draem_forge(images(), gen(), source="marble")
     with pytest.raises(TypeError, match="sample"):
         resolve_source(42)
+    with pytest.raises(ValueError, match="engine"):
+        DraemForger(source="textures", engine="turbo")
 
 
 # ----------------------------------------------------------------------------- augmentations
@@ -137,11 +152,11 @@ def test_histogram_operations_match_pil(levels):
         pil = pil_image(levels[i])
         ours = A.equalize(levels[i:i + 1])[0]
         assert (ours - from_pil(ImageOps.equalize(pil))).abs().max() < 1.5 / 255
-        ours = A.autocontrast(levels[i:i + 1], gen(), cutoff=(0.1, 0.1))[0]
+        ours = A.autocontrast(levels[i:i + 1], cutoff=per_sample(0.1, 1))[0]
         assert (ours - from_pil(ImageOps.autocontrast(pil, cutoff=10))).abs().max() < 1.5 / 255
-        ours = A.posterize(levels[i:i + 1], gen(), bits=(3, 3))[0]
+        ours = A.posterize(levels[i:i + 1], bits=torch.full((1, 1, 1, 1), 3))[0]
         assert torch.allclose(ours, from_pil(ImageOps.posterize(pil, 3)), atol=1e-6)
-        ours = A.sharpness(levels[i:i + 1], gen(), factor=(1.7, 1.7))[0]
+        ours = A.sharpness(levels[i:i + 1], factor=per_sample(1.7, 1))[0]
         assert (ours - from_pil(ImageEnhance.Sharpness(pil).enhance(1.7))).abs().max() < 1.5 / 255
 
 
@@ -149,27 +164,49 @@ def test_hsv_matches_colorsys():
     x = torch.rand(1, 3, 4, 5, generator=gen(13))
     x[0, :, 0, 0] = 0.5  # grey
     x[0, :, 0, 1] = 0.0  # black
-    hsv = A.rgb_to_hsv(x)
+    hsv = rgb_to_hsv(x)
     for y in range(4):
         for c in range(5):
             ref = colorsys.rgb_to_hsv(*x[0, :, y, c].tolist())
             assert torch.allclose(hsv[0, :, y, c], torch.tensor(ref, dtype=torch.float32), atol=1e-6)
-    assert torch.allclose(A.hsv_to_rgb(hsv), x, atol=1e-6)
+    assert torch.allclose(hsv_to_rgb(hsv), x, atol=1e-6)
 
 
 def test_simple_operations():
     x = images(4)
+    on, off = torch.ones(4, 1, 1, 1, dtype=torch.bool), torch.zeros(4, 1, 1, 1, dtype=torch.bool)
     assert torch.equal(A.invert(x), 1 - x)
-    out = A.solarize(x, gen(14), p=1.0, threshold=(0.5, 0.5))
+    out = A.solarize(x, on, threshold=per_sample(0.5, 4))
     assert torch.equal(out, torch.where(x >= 0.5, 1 - x, x))
-    assert torch.equal(A.solarize(x, gen(14), p=0.0), x)
-    g = A.gamma_contrast(x, gen(15), gamma=(2.0, 2.0))
+    assert torch.equal(A.solarize(x, off, threshold=per_sample(0.5, 4)), x)
+    g = A.gamma_contrast(x, gamma=per_sample(2.0, 4, channels=3))
     assert torch.allclose(g, x**2)
-    grey = A.luma(A.multiply_add_brightness(x, gen(16), mul=(1.0, 1.0), add=(0.05, 0.05)))
+    grey = luma(A.multiply_add_brightness(x, mul=per_sample(1.0, 4), add=per_sample(0.05, 4)))
     unclipped = (x > 0.06).all(1, keepdim=True) & (x < 0.94).all(1, keepdim=True)
-    assert torch.allclose((grey - A.luma(x))[unclipped], torch.tensor(0.05), atol=1e-5)
-    turned = A.rotate(x, torch.full((4,), 90.0))
+    assert torch.allclose((grey - luma(x))[unclipped], torch.tensor(0.05), atol=1e-5)
+    turned = rotate(x, torch.full((4,), 90.0))
     assert torch.allclose(turned, torch.rot90(x, 1, dims=(-2, -1)), atol=1e-5)
+    assert torch.allclose(A.affine_rotate(x, per_sample(90.0, 4)), turned.clamp(0, 1))
+
+
+def test_parameters_are_drawn_per_sample_from_their_ranges():
+    n = 2000
+    for name, aug in A.DRAEM_AUGMENTATIONS.items():
+        drawn = aug.draw(n, gen(40), "cpu")
+        for param, dist in aug.params.items():
+            v = drawn[param]
+            assert v.shape[0] == n and v.shape[2:] == (1, 1), (name, param)
+            if isinstance(dist, A.Uniform):
+                assert v.shape[1] == dist.channels and v.min() >= dist.low and v.max() <= dist.high, (name, param)
+                assert abs(v.float().mean().item() - (dist.low + dist.high) / 2) < 0.05 * (dist.high - dist.low)
+            elif isinstance(dist, A.Coin):
+                assert v.dtype == torch.bool and abs(v.float().mean().item() - dist.p) < 0.05
+            else:
+                assert set(v.unique().tolist()) == set(range(dist.low, dist.high + 1))
+    # calling an augmentation is drawing its parameters, then applying them
+    x = images(4)
+    aug = A.DRAEM_AUGMENTATIONS["brightness"]
+    assert torch.equal(aug(x, gen(41)), aug.fn(x, **aug.draw(4, gen(41), "cpu")))
 
 
 def test_every_operation_keeps_the_range_and_shape():
@@ -194,71 +231,15 @@ def test_three_distinct_operations_per_sample():
 
 
 def test_each_sample_gets_its_listed_operations_in_order():
-    det = {"invert": lambda x, g: 1 - x, "square": lambda x, g: x**2, "half": lambda x, g: x * 0.5,
-           "flip": lambda x, g: x.flip(-1), "sqrt": lambda x, g: x.sqrt()}
+    fns = [lambda x: 1 - x, lambda x: x**2, lambda x: x * 0.5, lambda x: x.flip(-1), lambda x: x.sqrt()]
+    det = {f"op{k}": A.Augmentation(fn) for k, fn in enumerate(fns)}
     x = torch.rand(40, 3, 6, 6, generator=gen(27))
-    fns = list(det.values())
-    for exchangeable in (False, True):
-        out, choices = draem_augment(x, gen(28), ops=det, return_choices=True, exchangeable=exchangeable)
-        for i, row in enumerate(choices.tolist()):
-            ref = x[i:i + 1]
-            for k in row:
-                ref = fns[k](ref, None)
-            assert torch.allclose(out[i], ref[0], atol=1e-6)
-        if exchangeable:  # sorted draws: samples sharing an operation are neighbours
-            assert choices.tolist() == sorted(choices.tolist())
-
-
-def fixed_draem_ops() -> dict:
-    """DRAEM's ten operations with every random parameter pinned: the outcome depends only on
-    which operations run in which order, so two evaluation strategies can be compared exactly."""
-    P = functools.partial
-    return {"gamma": P(A.gamma_contrast, gamma=(1.5, 1.5)), "brightness": P(A.multiply_add_brightness, mul=(1.1, 1.1), add=(0.05, 0.05)),
-            "sharpness": P(A.sharpness, factor=(1.7, 1.7)), "hue": P(A.hue_saturation, value=(0.1, 0.1)),
-            "solarize": P(A.solarize, p=1.0, threshold=(0.4, 0.4)), "posterize": P(A.posterize, bits=(3, 3)),
-            "invert": A.invert, "autocontrast": P(A.autocontrast, cutoff=(0.05, 0.05)), "equalize": A.equalize,
-            "rotate": P(A.affine_rotate, degrees=(30.0, 30.0))}
-
-
-@pytest.mark.parametrize("exchangeable", [False, True])
-def test_augmenting_only_the_masked_pixels_is_exact(exchangeable):
-    # where=mask evaluates the chains on the masked pixels only (whole images where a step reads
-    # one): it must equal the whole-image chain, applied to each sample, at every masked pixel
-    ops, fns = fixed_draem_ops(), list(fixed_draem_ops().values())
-    x = torch.rand(60, 3, 30, 38, generator=gen(29))
-    m = perlin_mask((60, 30, 38), generator=gen(30), rotation=(-90, 90))
-    m[0] = 0  # an empty mask
-    m[1] = 1  # a full one
-    out, choices = draem_augment(x, gen(31), ops=ops, return_choices=True, exchangeable=exchangeable, where=m)
-    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    out, choices = draem_augment(x, gen(28), ops=det, return_choices=True)
     for i, row in enumerate(choices.tolist()):
         ref = x[i:i + 1]
         for k in row:
-            ref = fns[k](ref, None)
-        inside = m[i].expand_as(x[i]) > 0.5
-        # the same float operations, up to the last bit (torch's vectorised and scalar pow can
-        # differ by one ulp, depending on where a pixel falls in the loop)
-        assert torch.allclose(out[i][inside], ref[0][inside], rtol=0, atol=1e-6), (i, row)
-    # with the library's random operations: same shapes, range and choices statistics
-    out, choices = draem_augment(x, gen(32), return_choices=True, exchangeable=True, where=m)
-    assert out.min() >= 0 and out.max() <= 1 and all(len(set(r)) == 3 for r in choices.tolist())
-
-
-def test_packed_pixels_are_the_masked_augmentation():
-    x = torch.rand(12, 3, 24, 24, generator=gen(33))
-    m = perlin_mask((12, 24, 24), generator=gen(34), rotation=(-90, 90))
-    dense = draem_augment(x.clone(), gen(35), exchangeable=True, where=m)
-    packed, rows, pos, slot = A.draem_augment_pixels(x.clone(), m, gen(35))
-    assert torch.equal(packed[rows, :, 0, slot], dense.view(12, 3, -1)[rows, :, pos])
-    assert rows.numel() == int(m.sum())
-
-
-@pytest.mark.parametrize("p", [0.0, 0.003, 0.05, 0.5, 1.0])
-def test_word_wise_nonzero_equals_nonzero(p):
-    # the mask's pixel list is found eight flags at a time; any length, offset or density
-    flags = torch.rand(4096 + 13, generator=gen(36)) < p
-    for part in (flags, flags[:4096], flags[8:4096 + 8], flags[3:3 + 4000], flags[:40], flags[:4096:2]):
-        assert torch.equal(A._nonzero(part), part.nonzero().squeeze(1))
+            ref = fns[k](ref)
+        assert torch.allclose(out[i], ref[0], atol=1e-6)
 
 
 def test_color_jitter():

@@ -191,8 +191,8 @@ def test_grouped_evaluation_matches_one_product():
     assert torch.allclose(grouped, one, atol=1e-5)
 
 
-def test_fast_affine_grid_matches_torch():
-    from anolearn.forge.augment import affine_grid
+def test_broadcast_affine_grid_matches_torch():
+    from anolearn.forge.geometry import affine_grid
 
     theta = torch.randn(4, 2, 3, generator=gen(17))
     for align in (True, False):

@@ -9,15 +9,18 @@ originals. Each comes as a plain function and as a small callable class with its
 * :mod:`.draem` -- DRAEM: a texture blended into the image inside a Perlin blob
   (:func:`draem_forge`, :class:`DraemForger`), with anomaly sources from :mod:`.sources`
   (DTD when fetched, else built-in offline textures);
+* :mod:`.augment` -- DRAEM's ten source augmentations, batched;
+* :mod:`.fast` -- the DRAEM forger's fast engine: the same forgeries, computed only inside
+  the masks (``engine="fast"``);
 * :mod:`.cutpaste` -- CutPaste, CutPaste-Scar and their union (Li et al., CVPR 2021);
 * :mod:`.hard_augment` -- AnoSeg's CutPaste from a hard-augmented copy (Song et al., 2021);
-* :mod:`.augment` -- batched colour jitter and DRAEM's ten source augmentations;
-* :mod:`.palette` -- the built-in textures as palette plus index, so that colour operations
-  and histograms cost per distinct colour (DRAEM's source augmentation on the CPU);
 * :mod:`.sam` -- SGSF's Saliency Augmentation Module: Perlin forgeries inside the salient region;
-* :mod:`.cutswap` -- CutSwap: two similar salient patches swapped (Qin et al.).
+* :mod:`.cutswap` -- CutSwap: two similar salient patches swapped (Qin et al.);
+* helpers: :mod:`.color` (HSV and batched ColorJitter), :mod:`.geometry` (rotation),
+  :mod:`.draws` (random numbers from a generator), :mod:`.result` (:class:`Forged`).
 """
-from .augment import DRAEM_AUGMENTATIONS, color_jitter, draem_augment, rotate
+from .augment import DRAEM_AUGMENTATIONS, Augmentation, draem_augment
+from .color import color_jitter
 from .cutpaste import (
     CutPaste,
     CutPasteScar,
@@ -27,9 +30,10 @@ from .cutpaste import (
     cutpaste_scar,
     cutpaste_union,
 )
-from .draem import DraemForger, draem_forge
-from .hard_augment import HardAugment, hard_augment, hard_augmentations
 from .cutswap import CutSwap, cutswap, swap_patches
+from .draem import DraemForger, draem_forge
+from .geometry import rotate
+from .hard_augment import HardAugment, hard_augment, hard_augmentations
 from .perlin import perlin_mask, perlin_noise
 from .result import Forged
 from .sam import SaliencyAugment, saliency_perlin_masks, sam_forge
@@ -42,8 +46,9 @@ from .sources import (
 )
 
 __all__ = [
-    "DRAEM_AUGMENTATIONS", "CutPaste", "CutPasteScar", "CutPasteUnion", "DTDSource", "DraemForger", "Forged",
-    "HardAugment", "TensorSource", "TextureSource", "color_jitter", "cutpaste", "cutpaste_3way", "cutpaste_scar",
-    "cutpaste_union", "CutSwap", "cutswap", "swap_patches", "SaliencyAugment", "saliency_perlin_masks", "sam_forge", "draem_augment", "draem_forge", "dtd_available", "hard_augment", "hard_augmentations",
-    "perlin_mask", "perlin_noise", "resolve_source", "rotate",
+    "DRAEM_AUGMENTATIONS", "Augmentation", "CutPaste", "CutPasteScar", "CutPasteUnion", "CutSwap", "DTDSource",
+    "DraemForger", "Forged", "HardAugment", "SaliencyAugment", "TensorSource", "TextureSource", "color_jitter",
+    "cutpaste", "cutpaste_3way", "cutpaste_scar", "cutpaste_union", "cutswap", "draem_augment", "draem_forge",
+    "dtd_available", "hard_augment", "hard_augmentations", "perlin_mask", "perlin_noise", "resolve_source", "rotate",
+    "saliency_perlin_masks", "sam_forge", "swap_patches",
 ]

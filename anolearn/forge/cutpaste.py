@@ -41,14 +41,9 @@ import math
 
 import torch
 
-from .augment import (
-    apply_jitter,
-    check_generator,
-    check_images,
-    coin,
-    jitter_factors,
-    uniform,
-)
+from ..imageops import check_images
+from .color import apply_jitter, jitter_factors
+from .draws import check_generator, coin, uniform
 from .result import Forged
 
 

@@ -50,9 +50,10 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..imageops import check_images
 from ..saliency.cluster import kmeans
 from ..saliency.foreground import as_saliency_source
-from .augment import check_generator, check_images, coin, uniform
+from .draws import check_generator, coin, uniform
 from .result import Forged
 
 #: EfficientNet-Lite0 blocks whose LayerCAM maps CutSwap uses by default (strides 4, 8, 16).

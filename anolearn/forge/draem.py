@@ -39,40 +39,56 @@ The image rotation of DRAEM's code is augmentation of the *normal* image, not pa
 anomaly; when ``p_rotate > 0`` the rotated clean images are returned as ``Forged.originals``
 (the reconstruction target) and the mask contract holds against them.
 
-Speed: the whole batch is forged at once, and only what ends up in the output is computed. The
-source is blended inside the mask only (about 5 % of the pixels on average), so the source
-augmentation is evaluated only there: the steps that read whole images (sharpness, rotation,
-the histograms of autocontrast and equalize) still see whole images, and the pointwise steps
-after them run on the masked pixels alone, packed (see
-:func:`~anolearn.forge.augment.draem_augment_pixels`); the blend writes those pixels straight
-into a copy of the batch. On the CPU, the built-in textures are not even copied out of their
-bank: each stays a bank entry, seen as a palette of distinct colours plus an index, or as
-per-channel tables of its 256 levels (see :mod:`~anolearn.forge.palette`), so the whole-image
-steps before the mask is applied cost per colour or per level, not per pixel. The source images
-are independent draws, so samples that share an operation are made neighbours and processed as
-one slice (a random permutation then hands the results to the images, so no image's draw
-depends on its place in the batch). The host round trips: which samples stay normal or get
-turned, the augmentation choices, the mask pixel counts, the palette sizes and the lattice
-scales (to group the Perlin evaluation by lattice size). The temporaries are made in inference
-mode (no autograd bookkeeping); what is returned is made outside it. Every step draws from the
-same distributions as the straightforward version; the tests check that the packed and palette
-augmentations equal the whole-image one at every masked pixel (to float rounding).
+This module is the forger as chapter 3 builds it: dense tensors, the source augmented as a
+whole image (:func:`~anolearn.forge.augment.draem_augment`), the blend as the formula above.
+``engine="fast"`` hands the second half (source, augmentation, opacity, blend) to
+:mod:`anolearn.forge.fast`, which computes the very same forgeries only inside the masks
+(about 5 % of the pixels): same random numbers, same float operations, about twice as fast
+on the CPU (``benchmarks/forge_throughput.py``). ``engine="auto"`` (the default) uses it on the
+CPU and the plain code on other devices.
 """
 from __future__ import annotations
 
 import torch
 
-from .augment import DRAEM_AUGMENTATIONS, check_generator, check_images, coin, draem_augment_pixels, rotate, uniform
+from ..imageops import check_images
+from . import fast
+from .augment import DRAEM_AUGMENTATIONS, draem_augment
+from .draws import check_generator, coin, uniform
+from .geometry import rotate
 from .perlin import perlin_mask
 from .result import Forged
 from .sources import AnomalySource, resolve_source
+
+#: The forger's engines: "plain" (this module), "fast" (anolearn.forge.fast, the same output),
+#: "auto" (fast on the CPU, where it was measured faster, plain on other devices).
+ENGINES = ("auto", "plain", "fast")
+
+
+def blend(image: torch.Tensor, mask: torch.Tensor, anomaly: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """DRAEM's blend ``(1 - M) I + (1 - beta) M I + beta M A``.
+
+    Args:
+        image: ``(B, 3, H, W)`` the normal images ``I``.
+        mask: ``(B, 1, H, W)`` in {0, 1}, the masks ``M``.
+        anomaly: ``(B, 3, H, W)`` the augmented source images ``A``.
+        beta: ``(B, 1, 1, 1)`` the opacities.
+
+    Returns:
+        ``(B, 3, H, W)``: ``I`` where ``M = 0``, ``(1 - beta) I + beta A`` where ``M = 1``.
+    """
+    out = (1 - mask) * image  # the three terms summed in place: fewer full-size temporaries
+    out += (1 - beta) * mask * image
+    out += beta * mask * anomaly
+    return out
 
 
 def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
                 source: AnomalySource | str | torch.Tensor = "auto", p_normal: float = 0.5,
                 beta: tuple[float, float] = (0.1, 1.0), threshold: float = 0.5,
                 exponents: tuple[int, int] = (0, 5), noise_rotation: tuple[float, float] | None = (-90.0, 90.0),
-                n_augment: int = 3, p_rotate: float = 0.0, rotation: tuple[float, float] = (-90.0, 90.0)) -> Forged:
+                n_augment: int = 3, p_rotate: float = 0.0, rotation: tuple[float, float] = (-90.0, 90.0),
+                engine: str = "auto") -> Forged:
     """Forge DRAEM-style anomalies into a batch of normal images.
 
     Args:
@@ -87,6 +103,9 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
         n_augment: augmentations applied to each source image (0 to 10).
         p_rotate: probability of first turning the normal image itself (DRAEM's code: 0.3).
         rotation: range in degrees of that turn (black corners, as imgaug's default).
+        engine: ``"plain"`` (the code below), ``"fast"`` (:mod:`anolearn.forge.fast`: the same
+            forgeries, computed only inside the masks) or ``"auto"`` (fast on the CPU, plain on
+            other devices). The output does not depend on it (up to the last float bit).
 
     Returns:
         :class:`Forged`: ``images`` forged, ``masks`` 1 inside the blended blob, ``originals``
@@ -100,18 +119,13 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
     """
     check_images(images)
     check_generator(generator, images.device)
-    if not 0 <= p_normal <= 1 or not 0 <= p_rotate <= 1:
-        raise ValueError(f"p_normal and p_rotate must be probabilities, got {p_normal} and {p_rotate}.")
-    if not 0 <= beta[0] <= beta[1] <= 1:
-        raise ValueError(f"beta must satisfy 0 <= low <= high <= 1, got {beta}.")
-    if not 0 <= n_augment <= len(DRAEM_AUGMENTATIONS):
-        raise ValueError(f"n_augment must be between 0 and {len(DRAEM_AUGMENTATIONS)}, got {n_augment}.")
+    _check_settings(p_normal, p_rotate, beta, n_augment, engine)
     src = resolve_source(source)
     b, _, h, w = images.shape
     dev = images.device
 
     clean = images
-    if p_rotate > 0:
+    if p_rotate > 0:  # DRAEM's code first turns some of the normal images themselves
         turn = coin(p_rotate, (b,), generator, dev)
         angles = uniform(*rotation, (b,), generator, dev)
         which = turn.nonzero().squeeze(1)  # host round trip: turn only the samples that drew it
@@ -120,48 +134,42 @@ def draem_forge(images: torch.Tensor, generator: torch.Generator | None = None,
             clean = images.index_copy(0, which, turned.clamp_(0, 1))
 
     normal = coin(p_normal, (b,), generator, dev)
-    idx = (~normal).nonzero().squeeze(1)  # host round trip: how many samples to forge
-    k = idx.numel()
+    forged = (~normal).nonzero().squeeze(1)  # host round trip: which samples to forge
+    k = forged.numel()
     masks = torch.zeros(b, 1, h, w, device=dev, dtype=images.dtype)
     if k == 0:
         return Forged(clean, masks, clean)
+    m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
+                    rotation=noise_rotation, dtype=torch.bool)  # (k, 1, H, W)
+    if _engine(engine, dev) == "fast":  # the same forgeries, computed only inside the masks
+        out = fast.forge_pixels(clean, forged, m, masks, src, generator, n_augment, beta)
+        return Forged(out, masks, clean)
 
-    # The forging itself needs no autograd bookkeeping: its temporaries are made in inference
-    # mode (cheaper per operation). What is returned is made outside it, so it can enter a
-    # training graph (an inference tensor could not be saved for backward).
-    with torch.inference_mode():
-        m = perlin_mask((k, h, w), threshold=threshold, generator=generator, device=dev, exponents=exponents,
-                        rotation=noise_rotation, dtype=torch.bool)  # (k, 1, H, W)
-        if dev.type == "cpu" and hasattr(src, "sample_indexed"):  # built-in textures as palettes (forge.palette);
-            # on a GPU, whole-image operations are cheap and the palette bookkeeping's host round trips are not
-            anomaly = src.sample_indexed(k, h, w, generator=generator, device=dev)
-        else:
-            anomaly = src.sample(k, h, w, generator=generator, device=dev).to(images.dtype).contiguous()  # (k, 3, H, W)
-        # Only the pixels inside the mask are blended, so only those are augmented (the steps that
-        # read whole images still see whole images) and blended, packed: (k, 3, 1, L).
-        packed, rows, pos, slot = draem_augment_pixels(anomaly, m, generator, n_ops=n_augment)
-        packed = packed.to(images.dtype)
-        opacity = uniform(*beta, (k,), generator, dev, images.dtype)
-
-        # The augmentation sorted its rows by chain; a random permutation hands the (mask, source)
-        # pairs to the images, so no image's draw depends on its place in the batch.
-        idx = idx.index_select(0, torch.randperm(k, generator=generator, device=dev))
-
-    out = clean.clone(memory_format=torch.contiguous_format)  # (B, 3, H, W); forged pixels written over it
-    # Every wanted pixel as a flat position: channel c of pixel pos of image row sits at
-    # (row * 3 + c) * H W + pos in the output (and likewise in the packed pixels, with L for H W).
-    hw, length = h * w, packed.shape[-1]
-    channel = torch.arange(3, device=dev)
-    target = idx[rows]  # the batch row of every wanted pixel
-    at_out = (target * (3 * hw) + pos).unsqueeze(1) + channel * hw  # (N, 3)
-    at_packed = (rows * (3 * length) + slot).unsqueeze(1) + channel * length  # (N, 3)
-    at_out, at_packed = at_out.view(-1), at_packed.view(-1)
-    x_px = out.view(-1).index_select(0, at_out).view(-1, 3)  # (N, 3) the clean pixels I inside the masks
-    a_px = packed.view(-1).index_select(0, at_packed).view(-1, 3)  # (N, 3) the augmented source A there
-    # I + beta (A - I) = (1 - beta) I + beta A inside the mask; outside nothing is written
-    out.view(-1).index_copy_(0, at_out, a_px.sub_(x_px).mul_(opacity[rows].unsqueeze(1)).add_(x_px).view(-1))
-    masks.view(-1).index_fill_(0, target * hw + pos, 1.0)  # the masks are exactly the blended pixels
+    mask = m.to(images.dtype)
+    anomaly = src.sample(k, h, w, generator=generator, device=dev)  # (k, 3, H, W) source images
+    anomaly = draem_augment(anomaly, generator, n_ops=n_augment).to(images.dtype)
+    opacity = uniform(*beta, (k, 1, 1, 1), generator, dev, images.dtype)  # beta, one per sample
+    out = clean.index_copy(0, forged, blend(clean.index_select(0, forged), mask, anomaly, opacity))
+    masks.index_copy_(0, forged, mask)
     return Forged(out, masks, clean)
+
+
+def _check_settings(p_normal: float, p_rotate: float, beta: tuple[float, float], n_augment: int, engine: str) -> None:
+    if not 0 <= p_normal <= 1 or not 0 <= p_rotate <= 1:
+        raise ValueError(f"p_normal and p_rotate must be probabilities, got {p_normal} and {p_rotate}.")
+    if not 0 <= beta[0] <= beta[1] <= 1:
+        raise ValueError(f"beta must satisfy 0 <= low <= high <= 1, got {beta}.")
+    if not 0 <= n_augment <= len(DRAEM_AUGMENTATIONS):
+        raise ValueError(f"n_augment must be between 0 and {len(DRAEM_AUGMENTATIONS)}, got {n_augment}.")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+
+
+def _engine(engine: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"fast"`` on the CPU, ``"plain"`` elsewhere."""
+    if engine == "auto":
+        return "fast" if device.type == "cpu" else "plain"
+    return engine
 
 
 class DraemForger:
@@ -180,20 +188,19 @@ class DraemForger:
     def __init__(self, source: AnomalySource | str | torch.Tensor = "auto", p_normal: float = 0.5,
                  beta: tuple[float, float] = (0.1, 1.0), threshold: float = 0.5, exponents: tuple[int, int] = (0, 5),
                  noise_rotation: tuple[float, float] | None = (-90.0, 90.0), n_augment: int = 3,
-                 p_rotate: float = 0.0, rotation: tuple[float, float] = (-90.0, 90.0)):
+                 p_rotate: float = 0.0, rotation: tuple[float, float] = (-90.0, 90.0), engine: str = "auto"):
+        _check_settings(p_normal, p_rotate, beta, n_augment, engine)
         self.source = resolve_source(source)
         self.params = dict(p_normal=p_normal, beta=tuple(beta), threshold=threshold, exponents=tuple(exponents),
                            noise_rotation=None if noise_rotation is None else tuple(noise_rotation),
-                           n_augment=n_augment, p_rotate=p_rotate, rotation=tuple(rotation))
-        if not 0 <= p_normal <= 1 or not 0 <= p_rotate <= 1:
-            raise ValueError(f"p_normal and p_rotate must be probabilities, got {p_normal} and {p_rotate}.")
+                           n_augment=n_augment, p_rotate=p_rotate, rotation=tuple(rotation), engine=engine)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Forged:
         return draem_forge(images, generator, source=self.source, **self.params)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"DraemForger(source={self.source!r}, {args})"
 
 
-__all__ = ["DraemForger", "draem_forge"]
+__all__ = ["ENGINES", "DraemForger", "blend", "draem_forge"]

@@ -39,17 +39,10 @@ from typing import NamedTuple
 
 import torch
 
-from .augment import (
-    Jitter,
-    apply_jitter,
-    check_generator,
-    check_images,
-    coin,
-    jitter_factors,
-    luma,
-    uniform,
-)
+from ..imageops import check_images, luma
+from .color import Jitter, apply_jitter, jitter_factors
 from .cutpaste import paste_patches, sample_centres, sample_corners, sample_rectangles
+from .draws import check_generator, coin, uniform
 from .result import Forged
 
 #: The 23 non-identity orders of the quadrants (TL, TR, BL, BR).

@@ -53,7 +53,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .augment import affine_grid, check_generator, uniform
+from .draws import check_generator, uniform
+from .geometry import affine_grid
 
 _SQRT2 = math.sqrt(2.0)
 

@@ -42,7 +42,8 @@ below ``flat_eps``, or whose region ``R`` covers less than ``min_region`` of the
 treated as *no guidance*: the mask is DRAEM's own, ``M = 1[P > fallback_threshold]`` over the
 whole image (``fallback="draem"``), or the quantile rule over the whole image
 (``fallback="quantile"``). SAM on a texture is therefore plain DRAEM forging (the same
-mask distribution; not sample for sample, as DRAEM shuffles which image gets which mask).
+mask distribution, though not the same draws: the two forgers use the generator in a
+different order).
 
 Batched: one saliency pass (only on the samples that get forged), one Perlin draw, one sort
 per batch for the quantiles, one blend.
@@ -54,8 +55,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..imageops import check_images
 from ..saliency.foreground import as_saliency_source
-from .augment import check_generator, check_images, coin, draem_augment, uniform
+from .augment import draem_augment
+from .draws import check_generator, coin, uniform
 from .perlin import perlin_noise
 from .result import Forged
 from .sources import AnomalySource, resolve_source

@@ -19,7 +19,7 @@ DTD is a 600 MB research-only download, so anolearn offers three sources with on
   teach a model the test set's answer), and without the brick and gravel photographs the
   synthetic dataset's normal textures are cut from. The bank is rendered once per image size
   from a fixed seed and cached in memory as uint8; drawing from it is an index into a tensor
-  plus random flips, with no host round trip.
+  plus random flips.
 * :class:`TensorSource` -- any tensor of images you pass (e.g. the normal training images).
 
 :func:`resolve_source` turns ``"auto"`` (DTD if present, else the built-in textures),
@@ -36,8 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..paths import FETCH_COMMANDS, dataset_dir
-from .augment import check_generator, uniform
-from .palette import IndexedImages, Palettes
+from .draws import check_generator, uniform
 from .perlin import perlin_noise
 
 #: scikit-image photographs that ship with the wheel (no download), used by TextureSource.
@@ -150,6 +149,17 @@ def photo_crops(names: tuple[str, ...], per_photo: int, h: int, w: int, g: torch
 
 
 # ----------------------------------------------------------------------------- sources
+def flipped_textures(bank: torch.Tensor, which: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """Bank images ``which`` ``(n,)``, flipped left-right where ``flips[:, 0]`` and upside down
+    where ``flips[:, 1]``: ``(n, 3, H, W)`` float in [0, 1] (the uint8 values over 255)."""
+    images = bank.index_select(0, which)
+    for axis, dim in ((0, -1), (1, -2)):  # flip only the samples that drew it
+        rows = flips[:, axis].nonzero().squeeze(1)
+        if rows.numel():
+            images.index_copy_(0, rows, images.index_select(0, rows).flip(dim))
+    return images.to(torch.float32).mul_(1.0 / 255.0)
+
+
 class TextureSource:
     """The built-in, offline anomaly source: procedural textures and photograph crops.
 
@@ -171,7 +181,6 @@ class TextureSource:
                  seed: int = 0):
         self.per_family, self.photos, self.crops_per_photo, self.seed = per_family, tuple(photos), crops_per_photo, seed
         self._on_device: dict[tuple, torch.Tensor] = {}
-        self._palettes: dict[tuple, Palettes] = {}
 
     def __len__(self) -> int:
         return self.per_family * len(_FAMILIES) + self.crops_per_photo * len(self.photos)
@@ -193,31 +202,25 @@ class TextureSource:
         out = [k for k in _FAMILIES for _ in range(self.per_family)]
         return out + [p for p in self.photos for _ in range(self.crops_per_photo)]
 
-    def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
-               device: torch.device | str = "cpu") -> torch.Tensor:
-        """``n`` textures drawn with replacement, randomly flipped: ``(n, 3, H, W)`` float in [0, 1]."""
-        return self._draw(n, height, width, generator, device, palettes=False).dense()
-
-    def sample_indexed(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
-                       device: torch.device | str = "cpu") -> IndexedImages:
-        """The same draw as :meth:`sample` (same random numbers, same images), kept as bank entries
-        and flips over the bank's palettes (see :mod:`anolearn.forge.palette`): no pixel is
-        copied until needed, and ``.dense()`` of the result is :meth:`sample`'s output."""
-        return self._draw(n, height, width, generator, device, palettes=True)
-
-    def _draw(self, n: int, height: int, width: int, generator: torch.Generator | None,
-              device: torch.device | str, palettes: bool) -> IndexedImages:
+    def draw(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
+             device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The random part of :meth:`sample`: ``(bank, which, flips)``, the bank ``(N, 3, H, W)``
+        uint8 on ``device``, the drawn textures ``which`` ``(n,)`` long (with replacement) and
+        their random flips ``(n, 2)`` bool (left-right, upside down)."""
         device = torch.device(device)
         check_generator(generator, device)
         key = (height, width, str(device))
         if key not in self._on_device:
             self._on_device[key] = self.bank(height, width).to(device)
         bank = self._on_device[key]
-        if palettes and key not in self._palettes:
-            self._palettes[key] = Palettes.of(bank)  # once per size (about a second at 256 x 256)
-        idx = torch.randint(0, bank.shape[0], (n,), generator=generator, device=device)
-        flips = torch.rand(n, 2, generator=generator, device=device) < 0.5  # left-right, upside down
-        return IndexedImages(bank, self._palettes.get(key) if palettes else None, idx, flips)
+        which = torch.randint(0, bank.shape[0], (n,), generator=generator, device=device)
+        flips = torch.rand(n, 2, generator=generator, device=device) < 0.5
+        return bank, which, flips
+
+    def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+        """``n`` textures drawn with replacement, randomly flipped: ``(n, 3, H, W)`` float in [0, 1]."""
+        return flipped_textures(*self.draw(n, height, width, generator, device))
 
     def __repr__(self) -> str:
         return f"TextureSource({len(self)} textures: {', '.join(_FAMILIES)} x {self.per_family}, {len(self.photos)} photos x {self.crops_per_photo})"
@@ -336,5 +339,5 @@ def resolve_source(source="auto") -> AnomalySource:
 
 
 __all__ = ["PHOTOS", "PROCEDURAL", "AnomalySource", "DTDSource", "TensorSource", "TextureSource",
-           "dtd_available", "dtd_images_dir", "perlin_colour_fields", "photo_crops", "resolve_source",
+           "dtd_available", "dtd_images_dir", "flipped_textures", "perlin_colour_fields", "photo_crops", "resolve_source",
            "scattered_blobs", "turned_checkers", "warped_stripes"]

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..forge.augment import color_jitter
+from ..forge.color import color_jitter
 from ..forge.result import Forged
 from ..seed import make_generator
 from .base import AnomalyMethod, Prediction, image_batches, register

@@ -4,10 +4,11 @@ Xue, Zhang, Mou and Bovik, "Gradient Magnitude Similarity Deviation", IEEE TIP 2
 used at several scales by RIAD (Zavrtanik et al., Pattern Recognition 2021) and SSM (Huang et
 al., IEEE TMM 2023). An inpainted image may be a little blurry or shifted in brightness and
 still be a perfectly normal reconstruction; what it must not do is invent or lose *edges*.
-GMS compares edge strengths. For an image ``I`` (grayscale = mean over the colour channels,
-then a 3 x 3 median filter against pixel noise), the gradient magnitude with the Prewitt
-filters ``h_x`` (three rows ``[-1, 0, 1]``, divided by 3) and ``h_y`` (rows ``[1, 1, 1]``,
-``[0, 0, 0]``, ``[-1, -1, -1]``, divided by 3) is
+GMS compares edge strengths. For an image ``I`` (grey = the plain mean over the colour
+channels, :func:`anolearn.imageops.channel_mean`, not the luma; then a 3 x 3 median filter
+against pixel noise), the gradient magnitude with the Prewitt filters ``h_x`` (three rows
+``[-1, 0, 1]``, divided by 3) and ``h_y`` (rows ``[1, 1, 1]``, ``[0, 0, 0]``,
+``[-1, -1, -1]``, divided by 3) is
 
     g_I = sqrt((h_x * I)^2 + (h_y * I)^2 + eps),
 
@@ -39,6 +40,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from ..imageops import channel_mean
+
 GMS_C = 0.0026
 EPS = sys.float_info.epsilon  # 2.2e-16, inside the square root (keeps its gradient finite)
 N_SCALES = 4
@@ -48,11 +51,6 @@ def _prewitt_kernels(device, dtype) -> torch.Tensor:
     hx = torch.tensor([[-1.0, 0.0, 1.0]] * 3, device=device, dtype=dtype) / 3
     hy = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]], device=device, dtype=dtype) / 3
     return torch.stack([hx, hy])[:, None]  # (2, 1, 3, 3)
-
-
-def to_gray(images: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` -> ``(B, 1, H, W)``: the mean over channels (as RIAD/SSM, not luma weights)."""
-    return images.mean(1, keepdim=True)
 
 
 def median_filter3(gray: torch.Tensor, padding: str = "replicate") -> torch.Tensor:
@@ -102,8 +100,8 @@ def gms_map(x: torch.Tensor, y: torch.Tensor, c: float = GMS_C, faithful: bool =
         raise ValueError(f"gms_map needs two (B, C, H, W) tensors of the same shape, got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}.")
     median_pad, grad_pad = ("zeros", "valid") if faithful else ("replicate", "replicate")
-    g_x = gradient_magnitude(median_filter3(to_gray(x), median_pad), grad_pad)
-    g_y = gradient_magnitude(median_filter3(to_gray(y), median_pad), grad_pad)
+    g_x = gradient_magnitude(median_filter3(channel_mean(x), median_pad), grad_pad)
+    g_y = gradient_magnitude(median_filter3(channel_mean(y), median_pad), grad_pad)
     return (2 * g_x * g_y + c) / (g_x**2 + g_y**2 + c)
 
 
@@ -156,5 +154,4 @@ def msgms_map(x: torch.Tensor, y: torch.Tensor, scales: int = N_SCALES, c: float
     return (total / scales)[:, 0]
 
 
-__all__ = ["EPS", "GMS_C", "N_SCALES", "gms_map", "gradient_magnitude", "median_filter3", "msgms_loss", "msgms_map",
-           "to_gray"]
+__all__ = ["EPS", "GMS_C", "N_SCALES", "gms_map", "gradient_magnitude", "median_filter3", "msgms_loss", "msgms_map"]

@@ -11,7 +11,7 @@ Every map is ``(B, 1, H, W)`` in [0, 1], min-max normalised per image:
   centroid").
 """
 from .cluster import inertia, kmeans, quantile_init, range_init, top_cluster
-from .common import minmax_normalize, to_gray
+from .common import minmax_normalize
 from .foreground import (SALIENCY_SOURCES, ForegroundSaliency, SaliencySource, as_saliency_source,
                          foreground_saliency, otsu_foreground, otsu_threshold)
 from .layercam import LayerCAM, class_activation_maps, gradcam, layercam
@@ -21,5 +21,5 @@ __all__ = [
     "SALIENCY_SOURCES", "ForegroundSaliency", "LayerCAM", "SaliencySource", "SpectralResidual",
     "as_saliency_source", "class_activation_maps", "foreground_saliency", "gradcam", "inertia", "kmeans",
     "layercam", "minmax_normalize", "otsu_foreground", "otsu_threshold", "quantile_init", "range_init",
-    "spectral_residual", "to_gray", "top_cluster",
+    "spectral_residual", "top_cluster",
 ]

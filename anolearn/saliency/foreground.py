@@ -47,7 +47,8 @@ import torch
 import torch.nn.functional as F
 
 from ..filters import gaussian_blur
-from .common import check_images, check_maps, minmax_normalize
+from ..imageops import check_images, check_maps
+from .common import minmax_normalize
 from .spectral_residual import spectral_residual
 
 SaliencySource = Callable[[torch.Tensor], torch.Tensor]

@@ -50,7 +50,8 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import FeatureExtractor, get_backbone
-from .common import check_images, minmax_normalize
+from ..imageops import check_images
+from .common import minmax_normalize
 
 
 def class_activation_maps(backbone: FeatureExtractor, images: torch.Tensor,

@@ -48,7 +48,8 @@ import torch
 import torch.nn.functional as F
 
 from ..filters import gaussian_blur
-from .common import check_images, minmax_normalize, to_gray
+from ..imageops import check_images, luma
+from .common import minmax_normalize
 
 
 def working_size(height: int, width: int, size: int) -> tuple[int, int]:
@@ -83,7 +84,7 @@ def spectral_residual(images: torch.Tensor, size: int | None = 64, sigma: float 
         gray = images
     else:
         check_images(images)
-        gray = to_gray(images)  # (B, 1, H, W)
+        gray = luma(images)  # (B, 1, H, W)
     if avg % 2 != 1 or avg < 1:
         raise ValueError(f"avg must be an odd positive window size, got {avg}.")
     b, _, h, w = gray.shape

@@ -27,7 +27,7 @@ DRAEM augments each anomaly source with three such operations and keeps the resu
 the anomaly mask, about 5 % of the pixels. Before that mask, its histogram operations need the
 whole image: here they cost per level or per colour, not per pixel, and no dense float copy of
 the source is made at all. Each chain takes the cheapest form it allows
-(:func:`_chain_state`): level tables when its whole-image steps act channel by channel (about
+(:func:`chain_state`): level tables when its whole-image steps act channel by channel (about
 two chains in three), palettes when one of them mixes the channels (brightness, hue), and a
 dense copy only when a whole image is needed *after* a stencil (e.g. rotate, then equalize;
 about one chain in six). Every value is the one the dense version computes, the same float
@@ -44,8 +44,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .augment import (_apply_lut, _dense_steps, _DenseState, _histograms, _per_channel, _put, _run_chains, _take,
-                      _wanted_pixels, _WholeImages)
+from .. import augment as A
+from ..sources import TextureSource, flipped_textures
+from .chains import WholeImages, dense_steps, put, take
 
 
 @dataclass(frozen=True)
@@ -119,13 +120,8 @@ class IndexedImages:
         return IndexedImages(self.bank, self.palettes, self.which[rows], self.flips[rows])
 
     def dense(self) -> torch.Tensor:
-        """The images as ``(B, 3, H, W)`` float in [0, 1] (uint8 values over 255)."""
-        images = self.bank.index_select(0, self.which)
-        for axis, dim in ((0, -1), (1, -2)):  # flip only the samples that drew it
-            rows = self.flips[:, axis].nonzero().squeeze(1)
-            if rows.numel():
-                images[rows] = images.index_select(0, rows).flip(dim)
-        return images.to(torch.float32).mul_(1.0 / 255.0)
+        """The images as ``(B, 3, H, W)`` float in [0, 1], as :meth:`TextureSource.sample` makes them."""
+        return flipped_textures(self.bank, self.which, self.flips)
 
     def strides(self, planes: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(base, step_y, step_x)``, each ``(B, 1)`` long: pixel ``(y, x)`` of image ``i`` is
@@ -156,7 +152,7 @@ class _BankPixels:
 
 
 class PaletteReader(_BankPixels):
-    """Reads pixels of palette images (see :class:`~anolearn.forge.augment.DenseReader`):
+    """Reads pixels of palette images (see :class:`~anolearn.forge.fast.pixels.DenseReader`):
     a location is a pixel of the flattened bank, its value the palette colour it indexes.
 
     ``palettes`` holds each image's colours ``(3, U_i)``; they are laid end to end, so a read of
@@ -175,8 +171,8 @@ class PaletteReader(_BankPixels):
         return self.colours.index_select(1, entry.view(-1)).view(3, *loc.shape).transpose(0, 1)  # (B, 3, L)
 
 
-class PaletteState(_WholeImages):
-    """Whole images as palettes, for :func:`~anolearn.forge.augment._run_chains`.
+class PaletteState(WholeImages):
+    """Whole images as palettes, for :func:`~anolearn.forge.fast.chains.run_chains`.
 
     Holds each image's colours as a float ``(3, U)`` tensor and their pixel counts ``(U,)``, in
     lists (palettes differ in length: padding them all to the longest, a photograph's, would
@@ -219,13 +215,12 @@ class PaletteState(_WholeImages):
                 weights[j, :n] = self.counts[i]
         return out, weights
 
-    def apply(self, rows: slice | list[int], fn, kind: str, helper, generator) -> None:
+    def apply(self, rows: slice | list[int], aug: A.Augmentation, kind: str, helper, params: dict) -> None:
         part, weights = self._stack(rows, counts=kind == "histogram")
         if kind == "pointwise":
-            part = fn(part, generator)
+            part = aug.fn(part, **params)
         elif kind == "histogram":
-            lut = helper(_weighted_histograms(part, weights), generator)
-            part = _apply_lut(part, lut)
+            part = A.apply_lut(part, helper(weighted_histograms(part[:, :, 0], weights), **params))
         else:
             raise ValueError(f"A {kind!r} operation cannot run on a palette; make the images dense first.")
         for j, i in enumerate(self._list(rows)):
@@ -235,7 +230,8 @@ class PaletteState(_WholeImages):
         return PaletteReader([self.colours[i] for i in self._list(rows)], self.images.select(rows))
 
     def histograms(self, rows: slice | list[int]) -> torch.Tensor:
-        return _weighted_histograms(*self._stack(rows, counts=True))
+        colours, counts = self._stack(rows, counts=True)
+        return weighted_histograms(colours[:, :, 0], counts)
 
 
 class LevelReader(_BankPixels):
@@ -259,7 +255,7 @@ class LevelReader(_BankPixels):
         return self.table.index_select(0, entry.view(-1)).view(at.shape)
 
 
-class LevelState(_WholeImages):
+class LevelState(WholeImages):
     """Whole images held as a function of their source's 8-bit levels, channel by channel.
 
     Most of DRAEM's operations act on each channel separately: gamma, solarize, posterize,
@@ -282,78 +278,58 @@ class LevelState(_WholeImages):
         self.table = ramp.view(1, 1, 1, 256).repeat(self.b, 3, 1, 1)  # (B, 3, 1, 256)
         self.counts = images.palettes.level_counts.index_select(0, images.which).to(torch.float32)  # (B, 3, 256)
 
-    def apply(self, rows: slice | list[int], fn, kind: str, helper, generator) -> None:
-        part = _take(self.table, rows)
+    def apply(self, rows: slice | list[int], aug: A.Augmentation, kind: str, helper, params: dict) -> None:
+        part = take(self.table, rows)
         if kind == "pointwise":
-            part = fn(part, generator)
+            part = aug.fn(part, **params)
         elif kind == "histogram":
-            part = _apply_lut(part, helper(self.histograms(rows), generator))
+            part = A.apply_lut(part, helper(self.histograms(rows), **params))
         else:
             raise ValueError(f"A {kind!r} operation cannot run on level tables; make the images dense first.")
-        _put(self.table, rows, part)
+        put(self.table, rows, part)
 
     def reader(self, rows: slice | list[int]) -> LevelReader:
-        return LevelReader(_take(self.table, rows), self.images.select(rows))
+        return LevelReader(take(self.table, rows), self.images.select(rows))
 
     def histograms(self, rows: slice | list[int]) -> torch.Tensor:
-        return _histograms(_take(self.table, rows)[:, :, 0], weights=_take(self.counts, rows))
+        return weighted_histograms(take(self.table, rows)[:, :, 0], take(self.counts, rows))
 
 
-def _weighted_histograms(colours: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """``(n, 3, 256)`` long: pixel counts per level of palette images, from their colours
-    ``(n, 3, 1, U)`` and how many pixels carry each ``(n, U)``."""
-    return _histograms(colours[:, :, 0], weights=counts)
+def weighted_histograms(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``(n, 3, 256)`` long: pixel counts per 8-bit level of images held as ``values``
+    ``(n, 3, U)`` (palette colours, or level tables) and how many pixels carry each value:
+    ``weights`` ``(n, U)``, or ``(n, 3, U)`` channel by channel (the counts of
+    :func:`anolearn.forge.augment.histograms`, from the values instead of the pixels)."""
+    b, c = values.shape[:2]
+    weights = (weights.unsqueeze(1) if weights.dim() == 2 else weights).expand(b, c, -1).reshape(-1)
+    counts = torch.bincount(A.level_index(values).reshape(-1), weights=weights, minlength=b * c * 256)
+    return counts.view(b, c, 256).round().long()  # weighted sums of integer counts below 2**24 are exact in float
 
 
-def _needs_dense(row: list[int], kinds: list[str]) -> bool:
-    """True if the chain needs a whole image that is neither the source nor a pointwise function
-    of it: a step before its last whole-image step is a stencil or an unknown operation."""
-    d = _dense_steps(row, kinds)
-    return any(kinds[k] in ("at_pixels", "image") for k in row[:d])
-
-
-def _chain_state(row: list[int], kinds: list[str], per_channel: list[bool]) -> str:
+def chain_state(row: list[int], kinds: list[str], per_channel: list[bool]) -> str:
     """Which whole-image form a chain needs before its mask applies: ``"levels"`` if every step
     before its last whole-image step acts on each channel alone, ``"palette"`` if some mixes
-    the channels (brightness, hue), ``"dense"`` if some is a stencil (:func:`_needs_dense`)."""
-    if _needs_dense(row, kinds):
+    the channels (brightness, hue), ``"dense"`` if some is a stencil or an unknown operation
+    (a whole image is then needed that is neither the source nor a pointwise function of it)."""
+    d = dense_steps(row, kinds)
+    if any(kinds[k] in ("at_pixels", "image") for k in row[:d]):
         return "dense"
-    d = _dense_steps(row, kinds)
     return "levels" if all(per_channel[k] for k in row[:d]) else "palette"
 
 
-def augment_indexed(images: IndexedImages, where: torch.Tensor, generator: torch.Generator | None,
-                    table: list[list[int]], fns: list, kinds: list[tuple]) -> tuple[tuple[torch.Tensor, ...], list]:
-    """:func:`~anolearn.forge.augment._run_chains` on indexed images, each chain on the cheapest
-    whole-image form it allows (:func:`_chain_state`): dense copies of its source, palettes, or
-    per-channel level tables.
-
-    ``table`` is sorted for ``_run_chains``; the images are exchangeable draws, so the rows are
-    reordered freely (grouped by form) and the order used is returned.
-
-    Returns:
-        ``((packed, rows, pos, slot), table)`` as :func:`~anolearn.forge.augment.draem_augment_pixels`.
-    """
-    names = [k for k, _ in kinds]
-    per_channel = [_per_channel(fn) for fn in fns]
-    forms = ("dense", "palette", "levels")
-    state_of = [_chain_state(r, names, per_channel) for r in table]
-    table = [r for form in forms for r, f in zip(table, state_of) if f == form]
-    sizes = [state_of.count(form) for form in forms]
-    rows, pos, slot, where_px, counts = _wanted_pixels(where)
-    packed = torch.zeros(len(table), 3, 1, where_px.shape[1], device=where.device)
-    a = 0
-    for form, n in zip(forms, sizes):
-        if n == 0:
-            continue
-        part = slice(a, a + n)
-        if form == "dense":
-            state = _DenseState(images.select(part).dense(), where_px[part])
-        else:
-            state = (PaletteState if form == "palette" else LevelState)(images.select(part), where_px[part])
-        _run_chains(state, counts[part], packed[part], generator, table[part], fns, kinds)
-        a += n
-    return (packed, rows, pos, slot), table
+_PALETTES: dict[int, tuple[torch.Tensor, Palettes]] = {}  # id(bank) -> (bank, its palettes)
 
 
-__all__ = ["IndexedImages", "LevelReader", "LevelState", "PaletteReader", "PaletteState", "Palettes", "augment_indexed"]
+def indexed_textures(source: TextureSource, n: int, height: int, width: int, generator: torch.Generator | None,
+                     device: torch.device | str = "cpu") -> IndexedImages:
+    """The draw of ``source.sample(n, height, width, generator, device)`` (the same random numbers,
+    the same images), kept as bank entries and flips over the bank's palettes: no pixel is
+    copied until needed, and ``.dense()`` of the result is ``sample``'s output."""
+    bank, which, flips = source.draw(n, height, width, generator, device)
+    if id(bank) not in _PALETTES:  # once per bank (about a second at 256 x 256); the bank stays cached
+        _PALETTES[id(bank)] = (bank, Palettes.of(bank))
+    return IndexedImages(bank, _PALETTES[id(bank)][1], which, flips)
+
+
+__all__ = ["IndexedImages", "LevelReader", "LevelState", "PaletteReader", "PaletteState", "Palettes", "chain_state",
+           "indexed_textures", "weighted_histograms"]
