@@ -512,3 +512,35 @@ def test_disk_full_message_names_enospc(tmp_path):
 
     with pytest.raises(commands.CliError, match="the disk is full"):
         commands._save(Model(), tmp_path / "model.pt")
+
+
+def test_a_diverged_model_is_one_line_at_evaluate(trained, capsys, monkeypatch):
+    from anolearn.methods import Prediction, RawPixelBaseline
+
+    def nan_scores(self, images):
+        return Prediction(torch.full((len(images),), float("nan")), torch.zeros(len(images), *images.shape[-2:]))
+
+    monkeypatch.setattr(RawPixelBaseline, "predict", nan_scores)
+    code, _, err = run(capsys, "evaluate", "--run", trained, "--no-progress")
+    one_line_error(code, err, "raw_pixel in", "gives unusable output", "NaN")
+    assert not (trained / "results.csv").exists()
+
+
+def test_a_write_that_fails_is_one_line(mvtec_root, tmp_path, capsys, monkeypatch):
+    def no_space(path, payload):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(commands, "write_json", no_space)
+    code, _, err = run(capsys, *train_args(f"{mvtec_root}:bottle", tmp_path / "run"))
+    one_line_error(code, err, "train.json: No space left on device", "rerun the same command")
+
+
+def test_merge_reads_a_running_shard_without_changing_it(mvtec_root, tmp_path, capsys, one_reference):
+    assert run(capsys, "benchmark", "--methods", "raw_pixel", "--data", mvtec_root, "--out", tmp_path / "s0",
+               "--no-progress")[0] == 0
+    results = tmp_path / "s0" / "results.csv"
+    torn = results.read_bytes() + b"raw_pixel,half a row"  # as seen while the shard is appending
+    results.write_bytes(torn)
+    code, out, err = run(capsys, "merge", tmp_path / "merged", tmp_path / "s0")
+    assert code == 0 and "ignored it" in err and "2 new rows" in out, err
+    assert results.read_bytes() == torn

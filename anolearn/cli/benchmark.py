@@ -205,7 +205,7 @@ def merge(out: str, shard_dirs: list[str], log=print) -> pd.DataFrame:
         if not (folder / "benchmark.json").exists():
             raise CliError(f"{folder} is not a benchmark folder (no benchmark.json).")
         plans.append(json.loads((folder / "benchmark.json").read_text()))
-        rows += read_rows(folder / "results.csv")
+        rows += read_rows(folder / "results.csv", repair=False)  # a shard may still be running: read only
     keys = ("methods", "data", "categories", "profile", "image_size", "seed", "overrides")
     for plan in plans[1:]:
         diff = [k for k in keys if plan.get(k) != plans[0].get(k)]

@@ -6,7 +6,7 @@ A run folder written by ``python -m anolearn train`` (and each cell of a benchma
       run.json      what was trained: method, data, category, profile, seed, method settings
       model.pt      the checkpoint, written atomically (a temporary file, then a rename)
       train.json    costs of training: seconds, peak memory, device, number of images
-      results.csv   one row per evaluation, appended, never rewritten
+      results.csv   one row per evaluation, appended (rewritten only to add a new column)
 
 Before anything is written, :meth:`RunDir.check` compares the folder's ``run.json`` with the
 new run: a folder that holds *another* run is refused (one line saying what to do), a folder
@@ -62,17 +62,15 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _drop_torn_row(path: Path, warn=None) -> None:
-    """Cut a row that was only partly written off the end of a CSV file ``path`` (with a warning).
+def _whole_rows_length(data: bytes) -> int:
+    """How many bytes of ``data`` (a CSV file's content) end with its last whole row.
 
     Every whole row ends with a line break, so anything after the last one is a torn row. A
     quoted field may hold a line break too, so the text is parsed to find where the last
     complete row ends.
     """
-    with open(path, "rb") as f:
-        data = f.read()
     if not data or data.endswith(b"\n"):
-        return
+        return len(data)
     text = data.decode("utf-8", errors="replace")
     keep = text[: text.rfind("\n") + 1]
     header = next(csv.reader(io.StringIO(keep)), None) if keep else None
@@ -85,13 +83,26 @@ def _drop_torn_row(path: Path, warn=None) -> None:
         if rows is not None and all(len(r) == len(header) for r in rows[1:]):
             break
         keep = keep[: keep.rstrip("\r\n").rfind("\n") + 1]
-    dropped = len(data) - len(keep.encode("utf-8"))
-    (warn or _warn)(f"warning: the last row of {path} was cut off ({dropped} bytes; a run killed while "
-                    f"writing it?): dropped it; rerunning the command that wrote it writes it again.")
-    with open(path, "r+b") as f:
-        f.truncate(len(keep.encode("utf-8")))
-        f.flush()
-        os.fsync(f.fileno())
+    return len(keep.encode("utf-8"))
+
+
+def _whole_rows(path: Path, repair: bool = True, warn=None) -> bytes:
+    """The content of the CSV file ``path`` up to its last whole row; a torn row after it is
+    reported and, with ``repair``, cut off the file (a reader of another folder's file, such as
+    ``merge`` reading a shard that may still be running, leaves the file alone)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    length = _whole_rows_length(data)
+    if length < len(data):
+        action = "dropped it; rerunning the command that wrote it writes it again" if repair else "ignored it"
+        (warn or _warn)(f"warning: the last row of {path} was cut off ({len(data) - length} bytes; a run killed while "
+                        f"writing it?): {action}.")
+        if repair:
+            with open(path, "r+b") as f:
+                f.truncate(length)
+                f.flush()
+                os.fsync(f.fileno())
+    return data[:length]
 
 
 def _warn(message: str) -> None:
@@ -104,7 +115,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     Columns follow the existing header; a row with a column the header lacks rewrites the file
     once (atomically) with the column added, so nothing is silently dropped. The rows are
     written with one ``write`` call and ``fsync``-ed, so a kill leaves at most one torn row,
-    which the next read drops (see :func:`_drop_torn_row`).
+    which the next read drops (see :func:`_whole_rows`).
     """
     if not rows:
         return
@@ -112,9 +123,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     exists = path.exists() and path.stat().st_size > 0
     fields = list(dict.fromkeys(k for r in rows for k in r))
     if exists:
-        _drop_torn_row(path)
-        with open(path, newline="") as f:
-            header = next(csv.reader(f), [])
+        header = next(csv.reader(io.StringIO(_whole_rows(path).decode("utf-8"))), [])
         extra = [k for k in fields if k not in header]
         if extra:  # a column added since the file was started: rewrite it once, with the column
             old = read_rows(path)
@@ -154,13 +163,12 @@ def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
             os.remove(tmp)
 
 
-def read_rows(path: Path, warn=None) -> list[dict]:
-    """The rows of a CSV file (none if it does not exist); a torn last row is dropped first."""
+def read_rows(path: Path, repair: bool = True, warn=None) -> list[dict]:
+    """The rows of a CSV file (none if it does not exist); a torn last row is left out (and,
+    with ``repair``, cut off the file; see :func:`_whole_rows`)."""
     if not path.exists():
         return []
-    _drop_torn_row(path, warn)
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return list(csv.DictReader(io.StringIO(_whole_rows(path, repair, warn).decode("utf-8"), newline="")))
 
 
 class RunDir:
