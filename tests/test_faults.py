@@ -86,7 +86,7 @@ def test_corrupt_training_image_is_named_before_anything_is_written(copy_of, tmp
     bad.write_bytes({"empty": b"", "truncated": data[:60], "not_an_image": b"<html>error</html>"}[damage])
     out = tmp_path / "run"
     code, _, err = run(capsys, *train_args(f"{root}:bottle", out))
-    one_line_error(code, err, str(bad), "Delete it")
+    one_line_error(code, err, str(bad), "Replace or delete it")
     assert not out.exists()
 
 
@@ -169,8 +169,11 @@ def test_out_naming_a_file(mvtec_root, tmp_path, capsys):
 @pytest.mark.parametrize(("device", "phrase"), [("tpu", "not a device name"), ("cuda", "no CUDA GPU"),
                                                 ("cuda:7", "CUDA"), ("meta", "runs on cpu, cuda")])
 def test_bad_device(mvtec_root, tmp_path, capsys, device, phrase):
-    if device.startswith("cuda") and torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "cuda" and gpus or device == "cuda:7" and gpus > 7:
+        pytest.skip("this machine has that GPU")
+    if device == "cuda:7" and gpus:
+        phrase = f"this machine has {gpus} CUDA GPU(s)"
     code, _, err = run(capsys, *train_args(f"{mvtec_root}:bottle", tmp_path / "run", "raw_pixel",
                                            "--device", device))
     one_line_error(code, err, f"--device {device}", phrase)

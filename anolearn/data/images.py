@@ -43,7 +43,7 @@ def _read(path: Path, flags: int) -> np.ndarray:
     if array is None:
         raise ImageReadError(
             f"Could not decode {path} ({data.size} bytes): the file is empty, truncated or not an "
-            "image. Delete it and re-run the data script that wrote it."
+            "image. Replace or delete it (or re-run the data script that wrote it)."
         )
     return array
 
