@@ -19,10 +19,10 @@ end, so a crash never leaves a half-written category behind. A run killed hard (
 power cut) cannot remove its temporary folder; the next run removes such a folder once nothing
 in it has changed for :data:`STALE_AFTER` seconds (a live writer adds an image every second or
 so, so another process still writing the same category is left alone). The parameters are
-checked before any folder is created. ``manifest.json`` records the
-parameters and a format version; a folder whose manifest matches is left alone, one whose
-manifest differs is regenerated. Bump :data:`FORMAT_VERSION` whenever a change to the
-renderers changes the pixels, so that stale copies on readers' disks are rewritten.
+checked before any folder is created. ``manifest.json`` records the parameters and a format
+version; a folder whose manifest matches is left alone, one whose manifest differs is
+regenerated. Bump :data:`FORMAT_VERSION` whenever a change to the renderers changes the
+pixels, so that stale copies on readers' disks are rewritten.
 """
 from __future__ import annotations
 
