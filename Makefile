@@ -2,7 +2,9 @@
 #   make book   create .venv if missing, install, execute every chapter (quick profile), render _build/html
 #   make test   unit tests, the assignments (solutions run, student copies current), every chapter
 #               in _toc.yml under nbmake, a strict book build (-W: any cell error or broken
-#               cross-reference fails), and a browser check of every rendered page (headless Chromium)
+#               cross-reference fails), and a browser check of every rendered page (headless Chromium,
+#               installed first with apt on Debian/Ubuntu when missing: make browser-deps)
+#   make lab    open the chapters in JupyterLab
 # ANOLEARN_PROFILE=full make book   renders the book with the papers' settings (needs a GPU and time).
 
 PYTHON ?= python3
@@ -19,7 +21,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # them; each has a static figure beside it). Progress bars are still saved and rendered.
 export ANOLEARN_BOOK_BUILD := 1
 
-.PHONY: env book test unit notebooks assignments book-check browser-check book-assets data clean
+.PHONY: env book test unit notebooks assignments book-check browser-check browser-deps book-assets data lab clean
 
 # Offline book: the JavaScript the pages load (MathJax 3 for the math; RequireJS and the ipywidgets
 # HTML manager for the saved widgets, e.g. tqdm progress bars) comes from the npm registry, pinned,
@@ -100,6 +102,12 @@ book: data book-assets
 	$(JB) build --all -W --keep-going .
 	@echo "Open _build/html/index.html"
 
+# The chapters in JupyterLab, with their live widgets (which the book build skips); extra options
+# through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890".
+LAB_ARGS ?=
+lab: data
+	env -u ANOLEARN_BOOK_BUILD $(PY) -m jupyterlab --ServerApp.root_dir=book $(LAB_ARGS)
+
 unit: env
 	$(PY) -m pytest -n $(XDIST) tests
 
@@ -135,7 +143,30 @@ book-check: notebooks book-assets
 browser-check: book-check
 	$(PY) tests/browser/check_rendered_book.py --book-dir executed_book/_build/html
 
-test: unit assignments book-check browser-check
+# Headless Chromium and chromedriver for browser-check. Missing on Debian/Ubuntu: installed with
+# apt-get (as root, or through sudo when it needs no password). Otherwise make stops here, before
+# the long steps of make test, with the one command to run.
+browser-deps:
+	@if { command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 && \
+		{ [ -x /usr/bin/chromedriver ] || command -v chromedriver; } >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make test needs Chromium and chromedriver (browser check). Install both with your package" \
+			"manager (e.g. brew install --cask chromium chromedriver) and run make test again." >&2; exit 1; \
+	fi; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else \
+		echo "make test needs Chromium and chromedriver (browser check). Install them with:" >&2; \
+		echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver" >&2; \
+		echo "(Ubuntu: chromium-browser chromium-chromedriver), then run make test again." >&2; exit 1; \
+	fi; \
+	echo "Installing Chromium and chromedriver with apt-get (for the browser check)..."; \
+	$$SUDO apt-get update -qq && \
+	if apt-cache show chromium-driver >/dev/null 2>&1; then packages="chromium chromium-driver"; \
+	else packages="chromium-browser chromium-chromedriver"; fi && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$packages >/dev/null
+
+test: browser-deps unit assignments book-check browser-check
 	@echo "make test: unit tests, notebooks, the strict book build and the browser check all passed."
 
 clean:

@@ -8,16 +8,19 @@
     python -m anolearn merge runs/bench runs/bench_0 runs/bench_1
     python -m anolearn methods
 
-``--profile quick|full`` (default: ``ANOLEARN_PROFILE``, else quick) picks image size and
+``--profile NAME`` (default: ``ANOLEARN_PROFILE``, else quick) picks image size and
 schedules; ``--set KEY=VALUE`` overrides one setting of the method (repeatable). Every bad
-input ends with a one-line ``error:`` that says what to do, and exit status 2.
+input ends with a one-line ``error:`` that says what to do, and exit status 2; it is found
+before anything is written. Anything unforeseen also ends in one line (exit status 1);
+``ANOLEARN_DEBUG=1`` shows its traceback instead.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ..config import get_profile
+from ..config import PROFILE_NAMES, get_profile
 from .spec import CliError, parse_overrides
 
 
@@ -27,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp, profile=True):
         if profile:
-            sp.add_argument("--profile", choices=("quick", "full"), help="default: ANOLEARN_PROFILE, else quick")
+            sp.add_argument("--profile", choices=PROFILE_NAMES, help="default: ANOLEARN_PROFILE, else quick")
         sp.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
 
@@ -62,60 +65,95 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    progress = not getattr(args, "no_progress", False)
     try:
-        if args.command == "methods":
-            from ..methods import METHODS
-
-            for name, cls in sorted(METHODS.items()):
-                doc = (cls.__doc__ or "").strip().splitlines()
-                print(f"{name:<14} {doc[0] if doc else ''}")
-            return 0
-        if args.command == "merge":
-            from .benchmark import merge
-
-            merge(args.out, args.shards)
-            print(f"wrote {args.out}/results.csv, results.md and plots/")
-            return 0
-        profile = get_profile(getattr(args, "profile", None)) if args.command != "evaluate" else None
-        if args.command == "train":
-            from .commands import evaluate, train
-
-            info = train(args.method, args.data, args.out, profile=profile, overrides=parse_overrides(args.set),
-                         device=args.device, progress=progress)
-            verb = "already trained (resumed, nothing to do)" if info["resumed"] else f"trained in {info['train_seconds']:.1f} s"
-            print(f"{args.method} on {args.data}: {verb}; checkpoint {args.out}/model.pt")
-            if args.evaluate:
-                _print_row(evaluate(args.out, device=args.device, progress=progress))
-            return 0
-        if args.command == "evaluate":
-            from .commands import evaluate
-
-            _print_row(evaluate(args.run, data=args.data, device=args.device, progress=progress))
-            print(f"appended to {args.run}/results.csv")
-            return 0
-        if args.command == "benchmark":
-            from .benchmark import run_benchmark, summary_tables
-            from ..metrics import to_markdown
-
-            methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-            table = run_benchmark(methods, args.data, args.out, profile=profile, overrides=parse_overrides(args.set),
-                                  shard=args.shard, device=args.device, progress=progress)
-            print(to_markdown(summary_tables(table)["mean"]))
-            print(f"wrote {args.out}/results.csv, results.md and plots/")
-            return 0
+        return _run(args)
     except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _error(str(err))
         return 2
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume (finished cells and checkpoints are kept).",
               file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk, a folder without write permission, ...
+        if os.environ.get("ANOLEARN_DEBUG"):
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        _error(f"{where}{err.strerror or err}; fix that (free disk space, permissions) and rerun the same "
+               f"command: finished work is kept.")
+        return 2
+    except Exception as err:  # a bug: one line here, the traceback with ANOLEARN_DEBUG=1
+        if os.environ.get("ANOLEARN_DEBUG"):
+            raise
+        _error(f"unexpected {type(err).__name__}: {err} (rerun with ANOLEARN_DEBUG=1 to see where; please report "
+               f"it with that output).")
+        return 1
+
+
+def _error(message: str) -> None:
+    print("error: " + " ".join(message.split()), file=sys.stderr)  # one line, whatever the message holds
+
+
+def _run(args: argparse.Namespace) -> int:
+    progress = not getattr(args, "no_progress", False)
+    if args.command == "methods":
+        from ..methods import METHODS
+
+        for name, cls in sorted(METHODS.items()):
+            doc = (cls.__doc__ or "").strip().splitlines()
+            print(f"{name:<14} {doc[0] if doc else ''}")
+        return 0
+    if args.command == "merge":
+        from .benchmark import merge
+
+        merge(args.out, args.shards)
+        print(f"wrote {args.out}/results.csv, results.md and plots/")
+        return 0
+    try:
+        profile = get_profile(getattr(args, "profile", None)) if args.command != "evaluate" else None
+    except ValueError as err:  # ANOLEARN_PROFILE names no profile
+        raise CliError(str(err)) from None
+    if args.command == "train":
+        from .commands import evaluate, train
+
+        info = train(args.method, args.data, args.out, profile=profile, overrides=parse_overrides(args.set),
+                     device=args.device, progress=progress, check_test=args.evaluate)
+        verb = "already trained (resumed, nothing to do)" if info["resumed"] else f"trained in {info['train_seconds']:.1f} s"
+        print(f"{args.method} on {args.data}: {verb}; checkpoint {args.out}/model.pt")
+        if args.evaluate:
+            _print_row(evaluate(args.out, device=args.device, progress=progress))
+        return 0
+    if args.command == "evaluate":
+        from .commands import evaluate
+
+        _print_row(evaluate(args.run, data=args.data, device=args.device, progress=progress))
+        print(f"appended to {args.run}/results.csv")
+        return 0
+    if args.command == "benchmark":
+        from .benchmark import failed_cells, run_benchmark, summary_tables
+        from ..metrics import to_markdown
+
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        table = run_benchmark(methods, args.data, args.out, profile=profile, overrides=parse_overrides(args.set),
+                              shard=args.shard, device=args.device, progress=progress)
+        summary = summary_tables(table)["mean"]
+        if not summary.empty:
+            print(to_markdown(summary))
+        print(f"wrote {args.out}/results.csv, results.md and plots/")
+        failed = failed_cells(table)
+        if failed:
+            first = failed[0]
+            raise CliError(f"{len(failed)} cell(s) failed and are recorded as failed in {args.out}/results.csv "
+                           f"(first: {first['method']} on {first['category']}: {first['error']}); fix the cause and "
+                           f"rerun the same command to retry them, or leave a category out with --data "
+                           f"SOURCE:CAT1,CAT2 (same --out).")
+        return 0
     return 1
 
 
 def _print_row(row: dict) -> None:
     metrics = ", ".join(f"{k} {row[k]:.3f}" for k in ("image_auroc", "pixel_auroc", "pixel_ap", "aupro")
                         if isinstance(row.get(k), float) and row[k] == row[k])
-    print(f"{row['method']} on {row['data']}:{row['category']}: {metrics}; "
+    print(f"{row['method']} on {row['data']}:{row['category']}: {metrics or 'no metric'}; "
           f"{row['infer_images_per_s']} images/s, peak memory {row['peak_memory_mb']:.0f} MB ({row['memory_kind']})")
+    if row.get("notes"):
+        print(f"note: {row['notes']}")

@@ -7,13 +7,19 @@ A data spec is ``SOURCE:CATEGORY``:
 * ``/data/my_parts:screws``: any folder in MVTec AD layout and one of its categories;
 * ``/data/my_parts/screws``: a category folder itself (it holds ``train/good``).
 
+A folder is stored as its absolute path, so that a run trained with ``--data parts:screws``
+can be evaluated from any directory.
+
 For ``benchmark`` the category may be omitted (``synthetic`` means every category) or be a
 comma-separated list (``synthetic:brick,capsule``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from ..config import Profile
 from ..data import REAL_DATASETS, DatasetError, list_categories
@@ -50,7 +56,7 @@ def parse_data(text: str, profile: Profile, many: bool = False) -> DataSpec:
     if not sep or "/" in cats or "\\" in cats:  # no category part (a ':' may belong to a path)
         source, cats = text, ""
     if not _is_named_source(source):
-        folder = Path(source).expanduser()
+        folder = Path(source).expanduser().resolve()
         if not folder.is_dir():
             raise CliError(f"--data {text}: {folder} is not a folder and not one of "
                            f"synthetic, {', '.join(sorted(REAL_DATASETS))}.")
@@ -107,3 +113,53 @@ def parse_overrides(pairs: list[str]) -> dict:
         except (ValueError, SyntaxError):
             out[key.strip()] = value.strip()  # a plain string such as a forger name
     return out
+
+
+def parse_device(text: str | None) -> torch.device:
+    """Check a ``--device`` value (or ``ANOLEARN_DEVICE``, or pick the best device when neither is set).
+
+    Raises:
+        CliError: a name torch does not know (``tpu``), or a device this machine does not have.
+    """
+    from ..device import ENV_VAR, get_device
+
+    where = "--device" if text else ENV_VAR
+    wanted = text or os.environ.get(ENV_VAR)
+    if not wanted:
+        return get_device()
+    try:
+        device = torch.device(wanted)
+    except RuntimeError:
+        raise CliError(f"{where} {wanted}: not a device name; use cpu, cuda, cuda:N or mps "
+                       f"(or leave it out for the best one available).") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise CliError(f"{where} {wanted}: anolearn runs on cpu, cuda, cuda:N or mps; leave it out for the best one "
+                       f"available.")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = "" if torch.version.cuda else f" (this torch {torch.__version__} is built without CUDA)"
+            raise CliError(f"{where} {wanted}: there is no CUDA GPU on this machine{build}; use --device cpu, "
+                           f"or leave it out for the best device available.")
+        if device.index is not None and device.index >= count:
+            raise CliError(f"{where} {wanted}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
+    try:
+        return get_device(wanted)
+    except RuntimeError as err:  # mps asked for where there is none
+        raise CliError(f"{where} {wanted}: {err} Use --device cpu, or leave it out.") from None
+
+
+def check_settings(method: str, settings: dict) -> dict:
+    """The method's settings checked against its signature (see :mod:`anolearn.methods.settings`).
+
+    Raises:
+        CliError: naming the setting and saying how to change it.
+    """
+    from ..methods.settings import SettingsError, signature_of
+    from ..methods.settings import check_settings as check
+
+    try:
+        return check(method, settings)
+    except SettingsError as err:
+        fix = f" Change it with --set {err.name}=VALUE." if err.name in signature_of(method) else ""
+        raise CliError(f"{err}{fix}") from None

@@ -396,7 +396,9 @@ def download(info: DownloadInfo, dest_dir: str | Path, progress: bool = True, ti
     """Download one file into ``dest_dir``, resuming and verifying it.
 
     If ``dest_dir/info.filename`` already exists and verifies, nothing is downloaded. If
-    it exists but does not verify, it is deleted and downloaded again.
+    it exists but does not verify (e.g. a file a reader put there by hand), it is renamed
+    aside to ``<name>.rejected`` (never deleted: it may be the reader's only copy) and the
+    file is downloaded again.
 
     Args:
         info: what to download (URL, file name, checksum, size).
@@ -418,6 +420,7 @@ def download(info: DownloadInfo, dest_dir: str | Path, progress: bool = True, ti
     final = dest_dir / info.filename
     part = final.with_name(final.name + ".part")
 
+    kept_aside = None
     if final.exists():
         try:
             verify_file(final, info, progress)
@@ -425,8 +428,9 @@ def download(info: DownloadInfo, dest_dir: str | Path, progress: bool = True, ti
             print(f"{final} is already downloaded and verified.")
             return final
         except ChecksumError:
-            print(f"{final} exists but does not match the published size/checksum; downloading it again.")
-            final.unlink()
+            kept_aside = _set_aside(final)
+            print(f"{final} does not match the published size/checksum of {info.name}: it is kept as {kept_aside} "
+                  f"(not deleted), and {info.filename} is downloaded again.")
 
     failures = []
     digest = None
@@ -442,6 +446,7 @@ def download(info: DownloadInfo, dest_dir: str | Path, progress: bool = True, ti
             + "\nFor network errors, check your internet connection (and http_proxy/https_proxy settings). "
             f"You can also download the file by hand from {_where_to_get(info)} and put it at {final}; "
             "the next run verifies and uses it."
+            + (f" The file that was there and did not verify is kept as {kept_aside}." if kept_aside else "")
         )
 
     try:
@@ -453,6 +458,17 @@ def download(info: DownloadInfo, dest_dir: str | Path, progress: bool = True, ti
         print(f"No checksum is published for {info.filename}; its {_ALGO_NAMES[info.algorithm]} is {digest}.")
     os.replace(part, final)  # only now does the final name appear
     return final
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.rejected`` (``.rejected-2``, ... if taken) and return the new path."""
+    for n in range(1, 1000):
+        aside = path.with_name(path.name + (".rejected" if n == 1 else f".rejected-{n}"))
+        if not aside.exists():
+            os.replace(path, aside)
+            return aside
+    raise DownloadError(f"{path} does not verify, and there are already 999 rejected copies of it beside it; "
+                        "remove some of them.")
 
 
 # --------------------------------------------------------------------------------------

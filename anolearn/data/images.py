@@ -5,6 +5,11 @@ channels, so MVTec's grid, screw and zipper look like every other category); mas
 ``(1, H, W)`` float tensors with values exactly 0 or 1 (any non-zero pixel is anomalous).
 Resizing uses area/bilinear interpolation for images and *nearest* for masks, so a mask
 stays binary and keeps marking the same pixels as its image.
+
+Images smaller than :data:`MIN_IMAGE_SIDE` pixels on a side are refused: every method resizes
+its images to the working resolution (128 or 256 px), and upscaling a few pixels adds no
+detail to find a defect in, so a thumbnail (or a 1 x 1 placeholder) would train and score
+without a word while meaning nothing.
 """
 from __future__ import annotations
 
@@ -19,8 +24,12 @@ import torch
 cv2.setNumThreads(1)
 
 
+# The smallest image side accepted, in pixels (CIFAR-sized 32 x 32 images are fine).
+MIN_IMAGE_SIDE = 16
+
+
 class ImageReadError(RuntimeError):
-    """An image or mask file could not be read (missing, empty or corrupt)."""
+    """An image or mask file could not be read (missing, empty, corrupt or too small)."""
 
 
 def _read(path: Path, flags: int) -> np.ndarray:
@@ -34,7 +43,7 @@ def _read(path: Path, flags: int) -> np.ndarray:
     if array is None:
         raise ImageReadError(
             f"Could not decode {path} ({data.size} bytes): the file is empty, truncated or not an "
-            "image. Delete it and re-run the data script that wrote it."
+            "image. Replace or delete it (or re-run the data script that wrote it)."
         )
     return array
 
@@ -50,9 +59,16 @@ def read_image(path: str | Path, size: int | tuple[int, int] | None = None) -> t
         ``(3, H, W)`` float32 tensor, RGB channel order.
 
     Raises:
-        ImageReadError: naming the file, if it is missing or cannot be decoded.
+        ImageReadError: naming the file, if it is missing, cannot be decoded, or is smaller than
+            :data:`MIN_IMAGE_SIDE` pixels on a side.
     """
     array = _read(Path(path), cv2.IMREAD_UNCHANGED)
+    if min(array.shape[:2]) < MIN_IMAGE_SIDE:
+        raise ImageReadError(
+            f"{path} is {array.shape[1]}x{array.shape[0]} px: images must be at least {MIN_IMAGE_SIDE}x"
+            f"{MIN_IMAGE_SIDE} px (they are resized to the working resolution, and upscaling adds no detail). "
+            "Replace or remove it."
+        )
     if array.ndim == 2:  # grayscale (MVTec grid/screw/zipper): replicate to RGB
         array = np.repeat(array[:, :, None], 3, axis=2)
     elif array.shape[2] == 4:  # drop alpha

@@ -109,10 +109,19 @@ class AnomalyMethod(nn.Module):
 
 
 def create_method(name: str, **config: Any) -> AnomalyMethod:
-    """Instantiate a registered method by name, e.g. ``create_method("feature_knn", k=1)``."""
+    """Instantiate a registered method by name, e.g. ``create_method("feature_knn", k=1)``.
+
+    The settings are checked against the method's signature first (names, types, ranges; see
+    :mod:`anolearn.methods.settings`), so a bad one is named before anything is built.
+
+    Raises:
+        ValueError: an unknown method, or a :class:`~anolearn.methods.settings.SettingsError`.
+    """
+    from .settings import check_settings
+
     if name not in METHODS:
         raise ValueError(f"Unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")
-    return METHODS[name](**config)
+    return METHODS[name](**check_settings(name, config))
 
 
 def load_method(path: str | Path, map_location: str | torch.device = "cpu") -> AnomalyMethod:
@@ -128,9 +137,21 @@ def load_method(path: str | Path, map_location: str | torch.device = "cpu") -> A
         raise  # a wrong path is clearer as itself than wrapped as "not a checkpoint"
     except Exception as err:  # truncated file, not a torch file, unsafe pickle content
         raise ValueError(f"{path} is not a readable anolearn checkpoint ({type(err).__name__}: {err}).") from err
-    if not isinstance(payload, dict) or "method" not in payload or "state" not in payload:
+    if not isinstance(payload, dict) or "method" not in payload or not isinstance(payload.get("state"), dict):
         raise ValueError(f"{path} is not an anolearn checkpoint (no 'method'/'state' entries).")
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()}
-    method = create_method(payload["method"], **config)
-    method._load_state(payload["state"])
+    config = payload.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not an anolearn checkpoint (its 'config' is not a dict of settings).")
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    try:
+        method = create_method(payload["method"], **config)
+    except (TypeError, ValueError) as err:  # an unknown method or setting: another version, or edited
+        raise ValueError(f"{path} cannot be rebuilt ({str(err).rstrip('.')}); it was written by another version "
+                         f"of anolearn, or edited.") from err
+    try:
+        method._load_state(payload["state"])
+    except (RuntimeError, KeyError, AttributeError) as err:  # missing, extra or misshapen tensors
+        detail = " ".join(str(err).split())
+        raise ValueError(f"{path} does not fit a {payload['method']} model with its own settings ({detail}); "
+                         f"it was written by another version of anolearn, or edited.") from err
     return method.to(map_location)

@@ -37,9 +37,13 @@ class DefectSample(NamedTuple):
     part: np.ndarray
 
 
+# The smallest image side the renderers draw (thinner parts and defects would vanish below it).
+MIN_SIZE = 32
+
+
 def _check_size(size: int) -> None:
-    if int(size) != size or size < 32:
-        raise ValueError(f"size must be an integer >= 32, got {size!r}")
+    if int(size) != size or size < MIN_SIZE:
+        raise ValueError(f"size must be an integer >= {MIN_SIZE}, got {size!r}")
 
 
 def render_scene(category: str, size: int, rng: np.random.Generator) -> Scene:

@@ -15,16 +15,21 @@ through :class:`numpy.random.SeedSequence`: an image never depends on how many o
 made, and the same parameters give byte-identical files.
 
 A category is written into a hidden temporary sibling folder and renamed into place at the
-end, so a crash never leaves a half-written category behind. ``manifest.json`` records the
-parameters and a format version; a folder whose manifest matches is left alone, one whose
-manifest differs is regenerated. Bump :data:`FORMAT_VERSION` whenever a change to the
-renderers changes the pixels, so that stale copies on readers' disks are rewritten.
+end, so a crash never leaves a half-written category behind. A run killed hard (SIGKILL, a
+power cut) cannot remove its temporary folder; the next run removes such a folder once nothing
+in it has changed for :data:`STALE_AFTER` seconds (a live writer adds an image every second or
+so, so another process still writing the same category is left alone). The parameters are
+checked before any folder is created. ``manifest.json`` records the parameters and a format
+version; a folder whose manifest matches is left alone, one whose manifest differs is
+regenerated. Bump :data:`FORMAT_VERSION` whenever a change to the renderers changes the
+pixels, so that stale copies on readers' disks are rewritten.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -36,10 +41,11 @@ from tqdm.auto import tqdm
 from ...config import Profile, get_profile
 from ...paths import data_root
 from .catalog import CATEGORIES, category_info
-from .render import render_normal, render_pair
+from .render import MIN_SIZE, render_normal, render_pair
 
 FORMAT_VERSION = 1
 _PNG = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+STALE_AFTER = 600.0  # seconds without a change after which a temporary folder is a leftover
 
 
 def image_rng(seed: int, category: str, split: str, index: int) -> np.random.Generator:
@@ -66,6 +72,35 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     if not ok:
         raise OSError(f"PNG encoding failed for {path}")
     path.write_bytes(buf.tobytes())
+
+
+def check_parameters(size: int, n_train: int, n_test_good: int, n_test_defect: int, seed: int) -> None:
+    """Raise ``ValueError`` naming the first parameter a category cannot be written with."""
+    def whole(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    if not whole(size) or size < MIN_SIZE:
+        raise ValueError(f"size must be a whole number of pixels >= {MIN_SIZE}, got {size!r}.")
+    if not whole(n_train) or n_train < 1:
+        raise ValueError(f"n_train must be >= 1 (a category needs training images), got {n_train!r}.")
+    for name, value in (("n_test_good", n_test_good), ("n_test_defect", n_test_defect), ("seed", seed)):
+        if not whole(value) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
+
+
+def _remove_stale_temps(root: Path, category: str) -> None:
+    """Remove the temporary folders of ``category`` that runs killed hard left in ``root``."""
+    now = time.time()
+    for leftover in [*root.glob(f".{category}.tmp-*"), *root.glob(f".{category}.old-*")]:
+        if not leftover.is_dir():
+            continue
+        try:
+            newest = max([leftover.stat().st_mtime] + [p.stat().st_mtime for p in leftover.rglob("*")])
+        except OSError:  # removed meanwhile by the process that made it
+            continue
+        if now - newest > STALE_AFTER:
+            print(f"Removing {leftover}, left over from an interrupted run.")
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _manifest(category: str, size: int, n_train: int, n_test_good: int, n_test_defect: int,
@@ -143,14 +178,21 @@ def write_category(root: str | Path, category: str, size: int = 256, n_train: in
     Returns:
         The category folder ``root / category``.
 
+    Raises:
+        ValueError: a size below ``MIN_SIZE`` (32), no training image, a negative count or seed
+            (before any folder is created).
+
     Example:
         >>> write_category("/tmp/syn", "wood", size=64, n_train=4, n_test_good=2,
         ...                n_test_defect=5, progress=False)
         PosixPath('/tmp/syn/wood')
     """
     root = Path(root).expanduser()
+    check_parameters(size, n_train, n_test_good, n_test_defect, seed)
     manifest = _manifest(category, size, n_train, n_test_good, n_test_defect, seed)
     final = root / category
+    if root.is_dir():
+        _remove_stale_temps(root, category)
     if final.exists() and not overwrite:
         old = read_manifest(final)
         if old == manifest:
