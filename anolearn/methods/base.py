@@ -26,19 +26,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from .registry import METHODS, register
+from .settings import check_settings
+
 CHECKPOINT_FORMAT = 1
-METHODS: dict[str, type["AnomalyMethod"]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a method available as ``create_method(name)`` and to ``load_method``."""
-
-    def wrap(cls):
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-
-    return wrap
 
 
 @dataclass
@@ -117,7 +108,6 @@ def create_method(name: str, **config: Any) -> AnomalyMethod:
     Raises:
         ValueError: an unknown method, or a :class:`~anolearn.methods.settings.SettingsError`.
     """
-    from .settings import check_settings
 
     if name not in METHODS:
         raise ValueError(f"Unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")

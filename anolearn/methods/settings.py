@@ -30,7 +30,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .base import METHODS
+from .registry import METHODS
 
 
 class SettingsError(ValueError):
