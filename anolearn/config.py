@@ -32,7 +32,7 @@ from typing import Any
 
 ENV_VAR = "ANOLEARN_PROFILE"
 DATASET_ENV_VAR = "ANOLEARN_DATASET"
-PROFILE_NAMES = ("quick", "full")
+PROFILE_NAMES = ("quick", "standard", "full")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Profile:
         dataset: the data source chapters use (``"synthetic"``, ``"mvtec_ad"``, ... or a folder).
         schedules: per-method training settings (``{"draem": {"steps": ...}, ...}``); later
             chapters add their entries here so that all knobs stay in this one file.
+        synthetic_name: use the synthetic dataset written for this profile name instead of
+            one of its own (None = its own).
     """
 
     name: str
@@ -63,6 +65,13 @@ class Profile:
     seed: int = 0
     dataset: str = "synthetic"
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    synthetic_name: str | None = None
+
+    @property
+    def synthetic_folder(self) -> str:
+        """Name of the synthetic dataset's folder, ``<size>px-<profile>``; a profile that only trains
+        differently (``standard``) shares the quick profile's images through ``synthetic_name``."""
+        return f"{self.synthetic_size}px-{self.synthetic_name or self.name}"
 
     def schedule(self, method: str) -> dict[str, Any]:
         """Training settings of ``method`` in this profile (a copy; empty if none are set)."""
@@ -114,6 +123,39 @@ PROFILES: dict[str, Profile] = {
                      "train_crop": 64},
         },
     ),
+    "standard": Profile(
+        name="standard",
+        image_size=128,
+        synthetic_size=128,
+        n_train=60,
+        n_test_good=20,
+        n_test_defect=40,
+        batch_size=8,
+        synthetic_name="quick",
+        schedules={
+            "feature_knn": {"k": 1, "layers": (2, 4, 10), "sigma": 2.0, "max_bank": 16384},
+            "anoseg": {"steps": 400, "batch_size": 8, "input_size": 128, "width": 0.125, "bottleneck": 16,
+                       "lr": 2e-4, "detector_steps": 100, "score_sigma": 4.0, "log_every": 10, "up_mode": "resize",
+                       "placement": "anywhere", "encoder": "efficientnet_lite0"},
+            "cutpaste": {"forger": "cutpaste", "encoder": "efficientnet_lite0", "head": (128,), "steps": 60,
+                         "batch_size": 16, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "train_crop": None,
+                         "patch_size": 32, "patch_stride": 8, "patch_sigma": 8.0},
+            "cutswap": {"forger": "cutswap", "encoder": "efficientnet_lite0", "head": (128,), "steps": 60,
+                        "batch_size": 16, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "train_crop": None,
+                        "patch_size": 32, "patch_stride": 8, "patch_sigma": 8.0},
+            "riad": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 250, "batch_size": 8, "train_crop": None,
+                     "pad": 16, "lr": 1e-3, "lr_milestones": (0.8,), "sigma": 7.0},
+            "ssm": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 200, "batch_size": 8, "train_crop": None,
+                    "pad": 16, "lr": 1e-3, "lr_milestones": (0.8,), "refine_steps": 2, "ratio": 0.8, "sigma": 7.0,
+                    "val_fraction": 0.1},
+            "draem": {"rec_width": 8, "rec_depth": 4, "seg_width": 8, "seg_depth": 5, "epochs": None, "steps": 250,
+                      "batch_size": 8, "lr": 1e-3, "lr_milestones": (0.8,), "lr_gamma": 0.2, "input_size": None,
+                      "train_crop": None, "score_filter": 11, "conv_padding": "reflect"},
+            "sgsf": {"ext_width": 8, "ext_depth": 4, "seg_width": 8, "seg_depth": 5, "epochs": None, "steps": 250,
+                     "batch_size": 8, "lr": 1e-3, "lr_milestones": (0.8,), "lr_gamma": 0.2, "input_size": None,
+                     "train_crop": None, "conv_padding": "reflect"},
+        },
+    ),
     "full": Profile(
         name="full",
         image_size=256,
@@ -161,17 +203,19 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str | None = None, **overrides: Any) -> Profile:
+def get_profile(name: str | None = None, default: str = "quick", **overrides: Any) -> Profile:
     """Return the active profile.
 
     Args:
-        name: ``"quick"`` or ``"full"``; ``None`` reads ``ANOLEARN_PROFILE`` (default ``"quick"``).
+        name: ``"quick"``, ``"standard"`` or ``"full"``; ``None`` reads ``ANOLEARN_PROFILE``.
+        default: the profile when neither ``name`` nor ``ANOLEARN_PROFILE`` gives one (chapters:
+            ``"quick"``; the command line passes ``"standard"``).
         **overrides: fields to replace, e.g. ``get_profile(image_size=64)`` in a test.
 
     Raises:
         ValueError: for an unknown profile name, listing the valid ones.
     """
-    chosen = (name or os.environ.get(ENV_VAR) or "quick").strip().lower()
+    chosen = (name or os.environ.get(ENV_VAR) or default).strip().lower()
     if chosen not in PROFILES:
         raise ValueError(
             f"Unknown profile {chosen!r} (from {'argument' if name else ENV_VAR}); "

@@ -20,7 +20,7 @@ def test_env_switch_selects_full(monkeypatch):
 
 def test_unknown_profile_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("ANOLEARN_PROFILE", "fast")
-    with pytest.raises(ValueError, match="quick, full"):
+    with pytest.raises(ValueError, match="quick, standard, full"):
         get_profile()
 
 

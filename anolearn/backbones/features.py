@@ -29,6 +29,10 @@ def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
     return (images - mean) / std
 
 
+class _AllLayersSeen(Exception):
+    """Raised by the last forward hook to end a forward pass early (see :meth:`FeatureExtractor.forward`)."""
+
+
 class FeatureExtractor(nn.Module):
     """A frozen classifier that returns the outputs of chosen layers.
 
@@ -55,11 +59,14 @@ class FeatureExtractor(nn.Module):
         for p in self.model.parameters():
             p.requires_grad_(False)
         self._outputs: dict[str, torch.Tensor] = {}
+        self._stop_early = False
         self._handles = [modules[layer].register_forward_hook(self._hook(layer)) for layer in self.layers]
 
     def _hook(self, layer: str):
         def save(_module, _inputs, output):
             self._outputs[layer] = output
+            if self._stop_early and len(self._outputs) == len(self.layers):
+                raise _AllLayersSeen  # every hooked layer has run: the rest of the network is not needed
 
         return save
 
@@ -69,7 +76,15 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         self._outputs.clear()
-        self.model(imagenet_normalize(images))
+        # Stop the forward pass once the deepest hooked layer has run: for early layers this
+        # skips most of the network's cost (its deeper blocks and classifier head).
+        self._stop_early = True
+        try:
+            self.model(imagenet_normalize(images))
+        except _AllLayersSeen:
+            pass
+        finally:
+            self._stop_early = False
         return [self._outputs[layer] for layer in self.layers]
 
     def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

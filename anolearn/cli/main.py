@@ -8,7 +8,7 @@
     python -m anolearn merge runs/bench runs/bench_0 runs/bench_1
     python -m anolearn methods
 
-``--profile NAME`` (default: ``ANOLEARN_PROFILE``, else quick) picks image size and
+``--profile NAME`` (default: ``ANOLEARN_PROFILE``, else standard) picks image size and
 schedules; ``--set KEY=VALUE`` overrides one setting of the method (repeatable). Every bad
 input ends with a one-line ``error:`` that says what to do, and exit status 2; it is found
 before anything is written. Anything unforeseen also ends in one line (exit status 1);
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp, profile=True):
         if profile:
-            sp.add_argument("--profile", choices=PROFILE_NAMES, help="default: ANOLEARN_PROFILE, else quick")
+            sp.add_argument("--profile", choices=PROFILE_NAMES, help="default: ANOLEARN_PROFILE, else standard")
         sp.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
 
@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}/results.csv, results.md and plots/")
         return 0
     try:
-        profile = get_profile(getattr(args, "profile", None)) if args.command != "evaluate" else None
+        profile = get_profile(getattr(args, "profile", None), default="standard") if args.command != "evaluate" else None
     except ValueError as err:  # ANOLEARN_PROFILE names no profile
         raise CliError(str(err)) from None
     if args.command == "train":

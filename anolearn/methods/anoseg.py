@@ -126,6 +126,10 @@ class AnoSeg(AnomalyMethod):
         placement: where forged rectangles go: ``"inside"`` the image, or ``"anywhere"`` they
             overlap it, clipped by the border, so that every pixel is forged equally often and
             the coordinate channels cannot learn "anomalies are in the middle".
+        encoder: ``"scratch"`` (the paper's ResNet-18 layout, random weights) or
+            ``"efficientnet_lite0"`` (frozen ImageNet features; see
+            :class:`~anolearn.methods.anoseg_nets.PretrainedCodeEncoder`).
+        pretrained: ImageNet weights for that encoder (False only for tests).
         amp: mixed precision on CUDA (ignored on other devices).
         log_every: steps between reads of the loss history (one host sync each).
         seed: seed of the weight initialisation, batch sampling and forging.
@@ -145,7 +149,8 @@ class AnoSeg(AnomalyMethod):
                  p_anomalous: float = 0.5, coord_channels: bool = True, adversarial: bool = True,
                  image_score: str = "map_max", map_sigma: float = 0.0, score_sigma: float = 4.0,
                  detector_steps: int = 2000, alpha: float = 1.0, beta: float = 0.1, up_mode: str = "transpose",
-                 placement: str = "inside", amp: bool = True, log_every: int = 25, seed: int = 0):
+                 placement: str = "inside", encoder: str = "scratch", pretrained: bool = True, amp: bool = True,
+                 log_every: int = 25, seed: int = 0):
         super().__init__()
         if seg_loss not in SEG_LOSSES:
             raise ValueError(f"seg_loss must be one of {tuple(SEG_LOSSES)}, got {seg_loss!r}.")
@@ -172,12 +177,12 @@ class AnoSeg(AnomalyMethod):
         self.p_anomalous, self.coord_channels, self.adversarial = p_anomalous, coord_channels, adversarial
         self.image_score, self.map_sigma, self.score_sigma = image_score, map_sigma, score_sigma
         self.detector_steps, self.alpha, self.beta = detector_steps, alpha, beta
-        self.up_mode, self.placement = up_mode, placement
+        self.up_mode, self.placement, self.encoder, self.pretrained = up_mode, placement, encoder, pretrained
         self.amp, self.log_every, self.seed = amp, log_every, seed
         # Weight initialisation from the seed, whatever the global random state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.generator = AnoSegGenerator(coord_channels, width, downsample, up_mode)
+            self.generator = AnoSegGenerator(coord_channels, width, downsample, up_mode, encoder, pretrained)
             self.discriminator = PairDiscriminator(input_size, 4, width) if adversarial else None
             self.detector = DetectorGenerator(width, downsample, up_mode) if image_score == "gan" else None
             self.detector_discriminator = PairDiscriminator(input_size, 4, width) if image_score == "gan" else None
@@ -192,7 +197,7 @@ class AnoSeg(AnomalyMethod):
     def config(self) -> dict[str, Any]:
         names = ("steps", "batch_size", "input_size", "width", "bottleneck", "lr", "betas", "lambda_seg",
                  "lambda_re", "lambda_adv", "seg_loss", "p_anomalous", "coord_channels", "adversarial",
-                 "image_score", "map_sigma", "score_sigma", "detector_steps", "alpha", "beta", "up_mode", "placement", "amp",
+                 "image_score", "map_sigma", "score_sigma", "detector_steps", "alpha", "beta", "up_mode", "placement", "encoder", "pretrained", "amp",
                  "log_every", "seed")
         return {name: getattr(self, name) for name in names}
 

@@ -122,7 +122,7 @@ def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
 UP_MODES = ("transpose", "resize")
 
 
-def _up_bn_relu(c_in: int, c_out: int, mode: str = "transpose") -> list[nn.Module]:
+def upsample_layers(c_in: int, c_out: int, mode: str = "transpose") -> list[nn.Module]:
     """One doubling of the resolution: Table 6's 4x4 stride-2 transposed convolution, or a
     nearest-neighbour x2 resize followed by a 3x3 convolution ("resize").
 
@@ -169,7 +169,7 @@ class Table6Decoder(nn.Module):
         layers, c_prev = [], in_channels
         for k, n in enumerate(self.PAIRS):
             c = _ch(n, width)
-            up = _up_bn_relu(c, c, up_mode) if k >= 5 - upsample else _conv_bn_relu(c, c)
+            up = upsample_layers(c, c, up_mode) if k >= 5 - upsample else _conv_bn_relu(c, c)
             layers += _conv_bn_relu(c_prev, c) + up
             c_prev = c
         c_last = _ch(128, width)
@@ -181,6 +181,51 @@ class Table6Decoder(nn.Module):
         return self.net(z)
 
 
+#: EfficientNet-Lite0 block whose output has stride ``2**downsample`` (see :mod:`anolearn.backbones.efficientnet`).
+PRETRAINED_BLOCKS = {2: 2, 3: 4, 4: 10, 5: 15}
+ENCODERS = ("scratch", "efficientnet_lite0")
+
+
+class PretrainedCodeEncoder(nn.Module):
+    """A frozen ImageNet EfficientNet-Lite0 cut at stride ``2**downsample``, then a trainable 1x1
+    convolution (BN, ReLU) to ``512 * width`` channels; the coordinate channels join the features.
+
+    The paper's encoder is a ResNet-18; whether it was ImageNet-pretrained is not stated. A
+    from-scratch encoder must learn what an edge or a texture is from a few dozen images; a
+    pretrained one already knows, so the decoders only learn *which* features mean "forged".
+    No pretrained ResNet-18 installs offline, so we use the book's EfficientNet-Lite0. Its
+    weights stay frozen (and are not saved: they are rebuilt from their package). With frozen
+    weights the coordinate channels cannot enter the first convolution, so they are concatenated
+    to the features instead, at the code's resolution.
+
+    Shapes: ``(B, 3, H, W) -> (B, 512 * width, H / 2**downsample, W / 2**downsample)``.
+    """
+
+    def __init__(self, coord_channels: bool = True, width: float = 1.0, downsample: int = 4,
+                 pretrained: bool = True):
+        super().__init__()
+        if downsample not in PRETRAINED_BLOCKS:
+            raise ValueError(f"A pretrained encoder needs downsample in {sorted(PRETRAINED_BLOCKS)}, got {downsample}.")
+        from ..backbones import get_backbone
+
+        self.coord_channels, self.downsample = coord_channels, downsample
+        self.backbone = get_backbone("efficientnet_lite0", layers=(PRETRAINED_BLOCKS[downsample],), pretrained=pretrained)
+        c_in = self.backbone.channels()[0] + (2 if coord_channels else 0)
+        self.out_channels = _ch(512, width)
+        self.adapter = nn.Sequential(*_conv1x1_bn_relu(c_in, self.out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            f = self.backbone(x)[0]  # (B, C, h, w), frozen
+        if self.coord_channels:
+            f = add_coordinate_channels(f)
+        return self.adapter(f)
+
+
+def _conv1x1_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
 class AnoSegGenerator(nn.Module):
     """``G``: image -> (reconstruction, anomaly map with 1 = normal).
 
@@ -190,22 +235,30 @@ class AnoSegGenerator(nn.Module):
         width: channel multiplier of encoder and decoders (1.0 = Table 6).
         downsample: halvings in the encoder and doublings in each decoder (5 = Table 6).
         up_mode: the decoders' doublings (see :class:`Table6Decoder`).
+        encoder: ``"scratch"`` (ResNet-18 layout, random weights, coordinates on the image) or
+            ``"efficientnet_lite0"`` (:class:`PretrainedCodeEncoder`, coordinates on its features).
+        pretrained: ImageNet weights for the pretrained encoder (False only for tests).
 
     Shapes: ``(B, 3, H, W) -> ((B, 3, H, W), (B, 1, H, W))`` with ``H, W`` multiples of
     ``2**downsample``.
     """
 
     def __init__(self, coord_channels: bool = True, width: float = 1.0, downsample: int = 5,
-                 up_mode: str = "transpose"):
+                 up_mode: str = "transpose", encoder: str = "scratch", pretrained: bool = True):
         super().__init__()
-        self.coord_channels = coord_channels
-        self.encoder = ResNetEncoder(5 if coord_channels else 3, width, downsample)
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}.")
+        self.coord_channels, self.pretrained_encoder = coord_channels, encoder != "scratch"
+        if self.pretrained_encoder:
+            self.encoder = PretrainedCodeEncoder(coord_channels, width, downsample, pretrained)
+        else:
+            self.encoder = ResNetEncoder(5 if coord_channels else 3, width, downsample)
         self.decoder_image = Table6Decoder(self.encoder.out_channels, 3, width, downsample, up_mode)
         self.decoder_map = Table6Decoder(self.encoder.out_channels, 1, width, downsample, up_mode)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _check_size(x, 2**self.encoder.downsample, "AnoSegGenerator")
-        if self.coord_channels:
+        if self.coord_channels and not self.pretrained_encoder:
             x = add_coordinate_channels(x)  # (B, 5, H, W)
         z = self.encoder(x)  # (B, 512w, H/32, W/32)
         return self.decoder_image(z), self.decoder_map(z)

@@ -72,11 +72,26 @@ class AnomalyMethod(nn.Module):
         return torch.device("cpu")
 
     # ------------------------------------------------------------------ persistence
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of frozen pretrained backbones: rebuilt from their package, never saved.
+
+        A backbone whose weights are being fine-tuned is saved like any other network.
+        """
+        from ..backbones import FeatureExtractor
+
+        return tuple(f"{name}." for name, m in self.named_modules()
+                     if isinstance(m, FeatureExtractor) and not any(p.requires_grad for p in m.parameters()))
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """What :meth:`save` writes: the state dict without frozen pretrained weights, on the CPU."""
+        frozen = self.frozen_prefixes()
+        return {k: v.detach().cpu() for k, v in self.state_dict().items() if not k.startswith(frozen or ("\0",))}
+
     def save(self, path: str | Path) -> Path:
         """Write ``{method, config, state}`` atomically (temporary file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        state = self.checkpoint_state()
         payload = {"format": CHECKPOINT_FORMAT, "method": self.name, "config": self.config(), "state": state}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
@@ -96,6 +111,9 @@ class AnomalyMethod(nn.Module):
             module = self.get_submodule(module_name) if module_name else self
             if buffer_name in module._buffers:
                 module._buffers[buffer_name] = torch.empty_like(value)
+        frozen = self.frozen_prefixes()
+        if frozen:  # the frozen backbones already hold their package's weights
+            state = {**{k: v for k, v in self.state_dict().items() if k.startswith(frozen)}, **state}
         self.load_state_dict(state, strict=True)
 
 

@@ -66,6 +66,7 @@ from tqdm.auto import tqdm
 
 from ..filters import mean_filter
 from ..nn.focal import focal_loss
+from ..nn.padding import use_padding
 from ..nn.ssim import ssim_loss
 from ..seed import make_generator
 from .base import AnomalyMethod, Prediction, image_batches, register
@@ -178,6 +179,8 @@ class DRAEM(AnomalyMethod):
         gamma: focal-loss exponent (2).
         score_filter: side of the mean filter before the image-score maximum (21; odd; 1 = none).
         p_normal, beta, threshold, p_rotate, source: the forger's settings (:func:`anolearn.forge.draem_forge`).
+        conv_padding: border of every convolution, ``"zeros"`` (DRAEM) or ``"reflect"`` (no black frame
+            around the image for the segmentation network to flag; :mod:`anolearn.nn.padding`).
         amp: float16 autocast on CUDA (ignored elsewhere).
         log_every: steps between reads of the loss history.
         seed: seed of the weights, batch order, crops and forgeries.
@@ -197,7 +200,8 @@ class DRAEM(AnomalyMethod):
                  lr_milestones: tuple[float, ...] = (0.8, 0.9), lr_gamma: float = 0.2, input_size: int | None = 256,
                  train_crop: int | None = None, gamma: float = 2.0, score_filter: int = 21, p_normal: float = 0.5,
                  beta: tuple[float, float] = (0.2, 1.0), threshold: float = 0.5, p_rotate: float = 0.3,
-                 source: str = "auto", amp: bool = True, log_every: int = 10, seed: int = 0):
+                 source: str = "auto", conv_padding: str = "zeros", amp: bool = True, log_every: int = 10,
+                 seed: int = 0):
         super().__init__()
         if epochs is None and steps < 1:
             raise ValueError(f"steps must be >= 1 (or set epochs), got {steps}.")
@@ -210,10 +214,11 @@ class DRAEM(AnomalyMethod):
         self.lr_milestones, self.lr_gamma = tuple(lr_milestones), lr_gamma
         self.input_size, self.train_crop, self.gamma, self.score_filter = input_size, train_crop, gamma, score_filter
         self.p_normal, self.beta, self.threshold, self.p_rotate = p_normal, tuple(beta), threshold, p_rotate
-        self.source, self.amp, self.log_every, self.seed = source, amp, log_every, seed
+        self.source, self.conv_padding, self.amp, self.log_every, self.seed = source, conv_padding, amp, log_every, seed
         with torch.random.fork_rng(devices=[]):  # weights depend on `seed` only
             torch.manual_seed(seed)
             self.build_networks()
+        use_padding(self, conv_padding)
         self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
         self.history: dict[str, list[float]] = {}
         self.timings: dict[str, float] = {}
@@ -228,7 +233,7 @@ class DRAEM(AnomalyMethod):
     def config(self) -> dict[str, Any]:
         names = ("rec_width", "rec_depth", "seg_width", "seg_depth", "epochs", "steps", "batch_size", "lr",
                  "lr_milestones", "lr_gamma", "input_size", "train_crop", "gamma", "score_filter", "p_normal", "beta",
-                 "threshold", "p_rotate", "source", "amp", "log_every", "seed")
+                 "threshold", "p_rotate", "source", "conv_padding", "amp", "log_every", "seed")
         return {n: getattr(self, n) for n in names}
 
     # ------------------------------------------------------------------ pieces

@@ -55,19 +55,6 @@ class FeatureKNN(AnomalyMethod):
         return {"backbone": self.backbone_name, "layers": self.layers, "k": self.k, "sigma": self.sigma,
                 "max_bank": self.max_bank, "batch_size": self.batch_size, "seed": self.seed}
 
-    def state_dict(self, *args, **kwargs):
-        # The pretrained backbone is rebuilt from its package on load; only the bank is saved.
-        state = super().state_dict(*args, **kwargs)
-        return {k: v for k, v in state.items() if not k.startswith("backbone.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True):
-        result = super().load_state_dict(state_dict, strict=False)
-        missing = [k for k in result.missing_keys if not k.startswith("backbone.")]
-        if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(f"Checkpoint does not match FeatureKNN: missing {missing}, "
-                               f"unexpected {result.unexpected_keys}.")
-        return result
-
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patch features ``(B, C, h, w)`` at the resolution of the first chosen stage."""

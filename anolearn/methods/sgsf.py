@@ -89,7 +89,7 @@ class SGSF(DRAEM):
         score_filter: mean filter before the maximum (1 = none, the paper's max of ``O``).
         retrieval_grid, retrieval_size: retrieval features (:func:`.retrieval.retrieval_features`).
         pretrained: use ImageNet weights for retrieval (False only for tests without the weights).
-        source, amp, log_every, seed: as DRAEM.
+        source, conv_padding, amp, log_every, seed: as DRAEM.
     """
 
     def __init__(self, ext_width: int = 128, ext_depth: int = 4, seg_width: int = 64, seg_depth: int = 5,
@@ -100,7 +100,8 @@ class SGSF(DRAEM):
                  extractor: str = "reconstruction", forging: str = "sam", saliency: str = "foreground",
                  p_normal: float = 0.25, beta: tuple[float, float] = (0.1, 1.0), score_filter: int = 1,
                  retrieval_grid: int = 4, retrieval_size: int | None = 224, pretrained: bool = True,
-                 source: str = "auto", amp: bool = True, log_every: int = 10, seed: int = 0):
+                 source: str = "auto", conv_padding: str = "zeros", amp: bool = True, log_every: int = 10,
+                 seed: int = 0):
         for name, value, allowed in (("test_guidance", test_guidance, TEST_GUIDANCE),
                                      ("extractor", extractor, EXTRACTORS), ("forging", forging, FORGINGS)):
             if value not in allowed:
@@ -115,7 +116,7 @@ class SGSF(DRAEM):
                          epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, lr_milestones=lr_milestones,
                          lr_gamma=lr_gamma, input_size=input_size, train_crop=train_crop, gamma=gamma,
                          score_filter=score_filter, p_normal=p_normal, beta=beta, p_rotate=0.0, source=source,
-                         amp=amp, log_every=log_every, seed=seed)
+                         conv_padding=conv_padding, amp=amp, log_every=log_every, seed=seed)
         # Caches filled by fit(): training images (uint8), their retrieval features and contrast sets.
         self.register_buffer("bank_images", torch.zeros(0, 3, 1, 1, dtype=torch.uint8))
         self.register_buffer("bank_features", torch.zeros(0, 1))

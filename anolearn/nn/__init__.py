@@ -5,6 +5,7 @@
 * :mod:`~anolearn.nn.msgms`: multi-scale gradient magnitude similarity, loss and anomaly map.
 * :mod:`~anolearn.nn.focal`: the focal loss of DRAEM and SGSF.
 * :mod:`~anolearn.nn.resnet_block`: ResNet's basic block (CutPaste/CutSwap and AnoSeg encoders).
+* :mod:`~anolearn.nn.padding`: zero or mirrored borders for every convolution of a network.
 """
 from .focal import focal_loss
 from .msgms import (
@@ -15,12 +16,15 @@ from .msgms import (
     msgms_loss,
     msgms_map,
 )
+from .padding import PADDING_MODES, use_padding
 from .resnet_block import BasicBlock
 from .ssim import gaussian_window, ssim, ssim_loss, ssim_map
 from .unet import DownBlock, UNet, UpBlock
 
 __all__ = [
     "BasicBlock",
+    "PADDING_MODES",
+    "use_padding",
     "GMS_C",
     "DownBlock",
     "UNet",

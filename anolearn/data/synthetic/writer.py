@@ -227,7 +227,7 @@ def write_category(root: str | Path, category: str, size: int = 256, n_train: in
 
 def default_root(profile: Profile) -> Path:
     """``<data>/synthetic/<size>px-<profile>``, e.g. ``~/.cache/anolearn/synthetic/128px-quick``."""
-    return data_root() / "synthetic" / f"{profile.synthetic_size}px-{profile.name}"
+    return data_root() / "synthetic" / profile.synthetic_folder
 
 
 def ensure_synthetic(categories: str | list[str] | tuple[str, ...] | None = None,
