@@ -13,21 +13,39 @@ Chapters, the benchmark and the command line treat all methods alike through fou
 ``torch.load(..., weights_only=True)``: loading a checkpoint never executes code from the
 file. A method registers itself with :func:`register` under a short name, which the
 checkpoint stores.
+
+A method that trains for long takes two more arguments,
+``fit(train, checkpoint="run/training.pt", checkpoint_every=300)``: every few minutes its
+training writes a checkpoint there, and the same call after an interruption resumes from it
+(:mod:`anolearn.methods.training`). Methods that learn in one pass over the data (the
+baselines) accept and ignore them.
+
+What every method shares lives here, so that a method's own file holds only its idea:
+
+* :func:`resize` -- images to the size a network runs at, and maps back;
+* :func:`collect_images` -- a training set as one ``(N, 3, H, W)`` tensor at that size;
+* :meth:`AnomalyMethod.autocast` / :meth:`~AnomalyMethod.grad_scaler` -- mixed precision, decided
+  in one place (:meth:`~AnomalyMethod.amp_dtype`);
+* :meth:`AnomalyMethod.check_fitted` -- one error for a method used before ``fit``;
+* :meth:`AnomalyMethod.config` -- the settings, read from the constructor's signature;
+* the training loop, loss log and checkpoints: :mod:`anolearn.methods.training`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .registry import METHODS, register
 from .settings import check_settings
+from .training import CHECKPOINT_EVERY, atomic_save
 
 CHECKPOINT_FORMAT = 1
 
@@ -49,27 +67,95 @@ def image_batches(data: Dataset | torch.Tensor, batch_size: int, shuffle: bool =
         yield batch["image"] if isinstance(batch, dict) else batch[0]
 
 
+def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``(B, C, H, W)`` to ``size`` (antialiased when shrinking); a no-op at that size.
+
+    Methods whose networks run at a fixed ``input_size`` resize images with it, and their maps
+    back to the images' size, so that metrics are computed at the dataset's resolution.
+    """
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) == size:
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=size[0] < images.shape[-2])
+
+
+def collect_images(train: Dataset | torch.Tensor, size: int | None = None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """All training images as one float tensor ``(N, 3, s, s)`` on ``device``, resized to ``size``
+    (None = as given); resized 64 at a time, so the full-size images are never all in memory."""
+    chunks = []
+    for batch in image_batches(train, 64):
+        batch = batch.to(device).float()
+        if batch.dim() != 4 or batch.shape[1] != 3:
+            raise ValueError(f"Training images must be (N, 3, H, W), got {tuple(batch.shape)}.")
+        chunks.append(resize(batch, size) if size else batch)
+    if not chunks:
+        raise ValueError("fit() got no training images.")
+    return torch.cat(chunks)
+
+
 class AnomalyMethod(nn.Module):
-    """Base class of every method. Subclasses implement :meth:`fit` and :meth:`predict` and
-    list their constructor arguments in :meth:`config` (plain values only)."""
+    """Base class of every method. Subclasses implement :meth:`fit`, :meth:`predict` and
+    :meth:`is_fitted`, and keep each constructor argument in the attribute of the same name
+    (see :meth:`config`)."""
 
     name: ClassVar[str] = "method"
+    #: Settings kept under another attribute name, because that name holds something else (a
+    #: network, say): ``{setting: attribute}``.
+    setting_attributes: ClassVar[dict[str, str]] = {}
+    #: Mixed precision on CUDA (when the method's ``amp`` setting is on) runs in float16, with a
+    #: gradient scaler against underflow; a method that sets this runs in bfloat16 where the GPU
+    #: supports it (no scaler needed), else float16.
+    amp_bfloat16: ClassVar[bool] = False
 
-    def fit(self, train: Dataset | torch.Tensor, progress: bool = True) -> "AnomalyMethod":
+    def fit(self, train: Dataset | torch.Tensor, progress: bool = True, checkpoint: str | Path | None = None,
+            checkpoint_every: float = CHECKPOINT_EVERY) -> "AnomalyMethod":
         raise NotImplementedError
 
     def predict(self, images: torch.Tensor) -> Prediction:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments that rebuild this method (ints, floats, strings, tuples, ...)."""
-        return {}
+        """The constructor arguments that rebuild this method: each name of the constructor's
+        signature with its value, read from the attribute of that name (or of
+        :attr:`setting_attributes`). Plain values only (ints, floats, strings, tuples, ...)."""
+        return {name: getattr(self, self.setting_attributes.get(name, name))
+                for name in inspect.signature(type(self)).parameters}
 
     @property
     def device(self) -> torch.device:
         for tensor in list(self.parameters()) + list(self.buffers()):
             return tensor.device
         return torch.device("cpu")
+
+    # ------------------------------------------------------------------ fitted check
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has run (read from the fitted state, so it holds after loading)."""
+        raise NotImplementedError
+
+    def check_fitted(self) -> None:
+        """Raise a clear error when the method is used before :meth:`fit`."""
+        if not self.is_fitted():
+            raise RuntimeError(f"Call fit() on normal training images before using {type(self).__name__} "
+                               f"for prediction.")
+
+    # ------------------------------------------------------------------ mixed precision
+    def amp_dtype(self, device: torch.device | None = None) -> torch.dtype | None:
+        """The dtype mixed precision runs in on ``device`` (default: the method's), or None for
+        float32: only on CUDA, only when the method's ``amp`` setting is on."""
+        device = torch.device(device) if device is not None else self.device
+        if not getattr(self, "amp", False) or device.type != "cuda":
+            return None
+        return torch.bfloat16 if self.amp_bfloat16 and torch.cuda.is_bf16_supported() else torch.float16
+
+    def autocast(self, device: torch.device | None = None):
+        """``torch.autocast`` in :meth:`amp_dtype` (a no-op context where that is float32)."""
+        dtype = self.amp_dtype(device)
+        return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
+
+    def grad_scaler(self, device: torch.device | None = None) -> torch.amp.GradScaler:
+        """A gradient scaler, enabled only for float16 (whose small gradients underflow unscaled)."""
+        return torch.amp.GradScaler("cuda", enabled=self.amp_dtype(device) == torch.float16)
 
     # ------------------------------------------------------------------ persistence
     def frozen_prefixes(self) -> tuple[str, ...]:
@@ -89,19 +175,9 @@ class AnomalyMethod(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """Write ``{method, config, state}`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = self.checkpoint_state()
-        payload = {"format": CHECKPOINT_FORMAT, "method": self.name, "config": self.config(), "state": state}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        payload = {"format": CHECKPOINT_FORMAT, "method": self.name, "config": self.config(),
+                   "state": self.checkpoint_state()}
+        return atomic_save(payload, path)
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         # Buffers whose shape depends on the training data (a memory bank, a mean image)

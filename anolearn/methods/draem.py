@@ -20,7 +20,8 @@ too). At test time the anomaly map is the softmax probability of class 1, the im
 maximum of the map after a ``21 x 21`` mean filter (:func:`anolearn.filters.mean_filter`).
 
 **Faithful to the official code** (where the paper, the code and anomalib differ, the code
-is what produced the published numbers, and we follow it; every item is a parameter):
+is what produced the published numbers, and we follow it; every item is a parameter; the
+networks are in :mod:`anolearn.methods.draem_nets`):
 
 ==========================  ===========================  ==============================  ======================
 item                         paper                        official code (default here)    anomalib 2.x
@@ -55,110 +56,20 @@ CPU a rerun with the same ``seed`` is bit-identical.
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Any
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
 
 from ..filters import mean_filter
 from ..nn.focal import focal_loss
 from ..nn.padding import use_padding
 from ..nn.ssim import ssim_loss
 from ..seed import make_generator
-from .base import AnomalyMethod, Prediction, image_batches, register
-
-
-# ----------------------------------------------------------------------------- networks
-def double_conv(c_in: int, c_out: int) -> nn.Sequential:
-    """DRAEM's block: two (3 x 3 convolution + batch norm + ReLU)."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
-
-
-class DraemNet(nn.Module):
-    """DRAEM's encoder-decoder, with (discriminative) or without (reconstructive) skip connections.
-
-    Encoder: ``double_conv`` at level 0, then ``depth`` times max-pool + ``double_conv``; widths
-    ``min(base_width 2^l, 8 base_width)``. Decoder: bilinear upsampling x2 + 3 x 3 conv/BN/ReLU to
-    the next width, concatenation with the encoder's features of that level (``skips=True``), then
-    ``double_conv``; a final 3 x 3 convolution to ``out_channels`` (no activation). DRAEM uses
-    ``(3 -> 3, 128, depth 4, no skips)`` and ``(6 -> 2, 64, depth 5, skips)``.
-
-    Args:
-        in_channels, out_channels: channels of input and output.
-        base_width: width of level 0.
-        depth: number of halvings (``H, W`` must be divisible by ``2^depth``).
-        skips: concatenate encoder features in the decoder (U-Net) or not (autoencoder).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, base_width: int = 64, depth: int = 5, skips: bool = True):
-        super().__init__()
-        if depth < 1 or base_width < 1:
-            raise ValueError(f"depth and base_width must be >= 1, got {depth} and {base_width}.")
-        self.depth, self.skips = depth, skips
-        self.widths = [min(base_width * 2**lv, 8 * base_width) for lv in range(depth + 1)]
-        w = self.widths
-        self.enc = nn.ModuleList([double_conv(in_channels, w[0])] + [double_conv(w[lv - 1], w[lv])
-                                                                       for lv in range(1, depth + 1)])
-        levels = list(reversed(range(1, depth + 1)))  # decoder step i goes from level lv to lv - 1
-        self.up = nn.ModuleList([nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
-                                               nn.Conv2d(w[lv], w[lv - 1], 3, padding=1), nn.BatchNorm2d(w[lv - 1]),
-                                               nn.ReLU(inplace=True)) for lv in levels])
-        self.dec = nn.ModuleList([double_conv(w[lv - 1] * (2 if skips else 1), w[lv - 1]) for lv in levels])
-        self.head = nn.Conv2d(w[0], out_channels, 3, padding=1)
-
-    def check(self, x: torch.Tensor) -> None:
-        f = 2**self.depth
-        if x.dim() != 4 or x.shape[-2] % f or x.shape[-1] % f:
-            raise ValueError(f"{type(self).__name__}(depth={self.depth}) needs (B, C, H, W) inputs with H and W "
-                             f"divisible by {f}, got {tuple(x.shape)}.")
-
-    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Encoder features, level 0 (full resolution) to ``depth`` (bottleneck)."""
-        self.check(x)
-        feats = [self.enc[0](x)]
-        for block in self.enc[1:]:
-            feats.append(block(F.max_pool2d(feats[-1], 2)))
-        return feats
-
-    def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        """Decode encoder features; returns the output and ``{level: decoder features}`` (the bottleneck
-        at ``depth``, every decoder block's output at its level)."""
-        x = feats[-1]
-        out = {self.depth: x}
-        for i, (up, dec) in enumerate(zip(self.up, self.dec)):
-            lv = self.depth - 1 - i
-            x = up(x)
-            x = dec(torch.cat([x, feats[lv]], 1) if self.skips else x)
-            out[lv] = x
-        return self.head(x), out
-
-    def forward(self, x: torch.Tensor, return_features: bool = False):
-        """``(B, in, H, W) -> (B, out, H, W)`` (and the decoder features, if asked)."""
-        y, feats = self.decode(self.encode(x))
-        return (y, feats) if return_features else y
-
-
-def draem_init(module: nn.Module) -> None:
-    """DRAEM's ``weights_init``: conv weights ``N(0, 0.02)``, batch-norm scales ``N(1, 0.02)``, biases 0."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-
-def resize(images: torch.Tensor, size) -> torch.Tensor:
-    """Bilinear resize of ``(B, C, H, W)`` to ``size`` (antialiased when shrinking); a no-op at that size."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(images.shape[-2:]) == size:
-        return images
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=size[0] < images.shape[-2])
+from .base import AnomalyMethod, Prediction, collect_images, register, resize
+from .draem_nets import DraemNet, draem_init
+from .training import CHECKPOINT_EVERY, LossLog, ShuffledBatches, Training
 
 
 # ----------------------------------------------------------------------------- the method
@@ -230,18 +141,7 @@ class DRAEM(AnomalyMethod):
         self.discriminative = DraemNet(6, 2, self.seg_width, self.seg_depth, skips=True)
         draem_init(self)
 
-    def config(self) -> dict[str, Any]:
-        names = ("rec_width", "rec_depth", "seg_width", "seg_depth", "epochs", "steps", "batch_size", "lr",
-                 "lr_milestones", "lr_gamma", "input_size", "train_crop", "gamma", "score_filter", "p_normal", "beta",
-                 "threshold", "p_rotate", "source", "conv_padding", "amp", "log_every", "seed")
-        return {n: getattr(self, n) for n in names}
-
     # ------------------------------------------------------------------ pieces
-    def autocast(self):
-        if self.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
-
     @property
     def forger(self):
         """The training forger (built on first use): DRAEM's Perlin/texture blends."""
@@ -251,16 +151,6 @@ class DRAEM(AnomalyMethod):
             self._forger = DraemForger(source=self.source, p_normal=self.p_normal, beta=self.beta,
                                        threshold=self.threshold, p_rotate=self.p_rotate)
         return self._forger
-
-    def collect(self, train) -> torch.Tensor:
-        """All training images at the working size, ``(N, 3, s, s)`` on the method's device."""
-        chunks = [b.to(self.device).float() for b in image_batches(train, 64)]
-        if not chunks:
-            raise ValueError("fit() got no training images.")
-        images = torch.cat(chunks)
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"Training images must be (N, 3, H, W), got {tuple(images.shape)}.")
-        return resize(images, self.input_size) if self.input_size else images
 
     def crop_window(self, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int, int]:
         """``(i, j, c)``: a random ``train_crop`` window (one per batch; the whole image without cropping)."""
@@ -295,57 +185,52 @@ class DRAEM(AnomalyMethod):
         """Hook run once before training (SGSF caches saliency and contrast sets here)."""
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, progress: bool = True) -> DRAEM:
-        """Train on normal images: a dataset of sample dicts or a tensor ``(N, 3, H, W)`` in [0, 1]."""
+    def fit(self, train, progress: bool = True, checkpoint: str | Path | None = None,
+            checkpoint_every: float = CHECKPOINT_EVERY) -> DRAEM:
+        """Train on normal images: a dataset of sample dicts or a tensor ``(N, 3, H, W)`` in [0, 1].
+
+        ``checkpoint``: a file to save the training's progress to every ``checkpoint_every``
+        seconds, and to resume from (:mod:`anolearn.methods.training`).
+        """
         start = time.perf_counter()
-        images = self.collect(train)
+        images = collect_images(train, self.input_size, self.device)  # (N, 3, s, s)
+        run = Training(self, checkpoint, checkpoint_every, data=images)
         device = images.device
         g = make_generator(self.seed, device)
         self.prepare(images, progress)
-        n = images.shape[0]
-        b = min(self.batch_size, n)
-        per_epoch = max(1, n // b)
-        steps = self.epochs * per_epoch if self.epochs else self.steps
+        batches = ShuffledBatches(images.shape[0], self.batch_size, g, device)  # a new order every epoch
+        steps = self.epochs * batches.per_epoch if self.epochs else self.steps
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=self.lr, fused=device.type == "cuda")
         milestones = sorted({max(1, round(f * steps)) for f in self.lr_milestones})
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=self.lr_gamma)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.amp and device.type == "cuda")
-        self.history = {"step": []}
-        buffer: list[torch.Tensor] = []
+        scaler = self.grad_scaler(device)
+        log = LossLog(self.loss_names, self.log_every, steps)
+        self.history = log.history
         self.train()
-        order = None
-        bar = tqdm(range(steps), desc=f"{self.name}: train", disable=not progress, leave=False)
-        for step in bar:
-            k = step % per_epoch
-            if k == 0:
-                order = torch.randperm(n, generator=g, device=device)
-            idx = order[k * b:(k + 1) * b]
+        loop = run.stage("train", steps, progress, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                         generator=g, batches=batches, log=log)
+        for step in loop:
+            idx = batches.next()
             parts = self.training_losses(images, idx, self.crop_window(images.shape[-2:], g), g)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(parts["loss"]).backward()
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            buffer.append(torch.stack([parts[name].detach() for name in self.loss_names]))
-            if (step + 1) % self.log_every == 0 or step + 1 == steps:
-                values = torch.stack(buffer).mean(0).tolist()  # one host sync per log_every steps
-                buffer.clear()
-                self.history["step"].append(step + 1)
-                for name, v in zip(self.loss_names, values):
-                    self.history.setdefault(name, []).append(v)
-                bar.set_postfix(loss=f"{values[0]:.3f}")
+            logged = log.add(step, parts)
+            if logged:
+                loop.show(loss=f"{logged['loss']:.3f}")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         self.trained_steps.fill_(steps)
-        self.timings = {"fit": time.perf_counter() - start, "steps": steps, "images": steps * b}
+        self.timings = {"fit": time.perf_counter() - start, "steps": steps, "images": steps * batches.batch_size}
         self.eval()
         return self
 
     # ------------------------------------------------------------------ inference
-    def _check_fitted(self) -> None:
-        if int(self.trained_steps) == 0:
-            raise RuntimeError(f"Call fit() on normal training images before using {type(self).__name__}.")
+    def is_fitted(self) -> bool:
+        return int(self.trained_steps) > 0
 
     def segment(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Outputs for images at the working size: ``anomaly (B, 1, s, s)`` probability and ``rec``."""
@@ -356,7 +241,7 @@ class DRAEM(AnomalyMethod):
     def outputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate for figures, resized back to the input size: ``rec (B, 3, H, W)``,
         ``anomaly (B, 1, H, W)`` and ``score (B,)`` (max of the mean-filtered map at the working size)."""
-        self._check_fitted()
+        self.check_fitted()
         self.eval()
         images = images.to(self.device).float()
         x = resize(images, self.input_size) if self.input_size else images
@@ -374,4 +259,4 @@ class DRAEM(AnomalyMethod):
         return Prediction(scores=out["score"], maps=out["anomaly"][:, 0])
 
 
-__all__ = ["DRAEM", "DraemNet", "double_conv", "draem_init", "resize"]
+__all__ = ["DRAEM"]

@@ -45,15 +45,14 @@ test images can be guided. Mixed precision on CUDA, forging on the device, as DR
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from ..nn.focal import focal_loss
 from ..nn.ssim import ssim_loss
-from .base import register
-from .draem import DRAEM, DraemNet, draem_init, resize
+from .base import register, resize
+from .draem import DRAEM
+from .draem_nets import DraemNet, draem_init
 from .retrieval import (
     contrast_sets,
     cosine_topk,
@@ -92,6 +91,8 @@ class SGSF(DRAEM):
         source, conv_padding, amp, log_every, seed: as DRAEM.
     """
 
+    setting_attributes = {"extractor": "extractor_mode"}  # ``self.extractor`` is the network
+
     def __init__(self, ext_width: int = 128, ext_depth: int = 4, seg_width: int = 64, seg_depth: int = 5,
                  epochs: int | None = 700, steps: int = 1000, batch_size: int = 16, lr: float = 1e-4,
                  lr_milestones: tuple[float, ...] = (0.5, 0.7, 0.9), lr_gamma: float = 0.1,
@@ -128,16 +129,6 @@ class SGSF(DRAEM):
         widths = guide_widths(self.extractor) if self.guidance else {}
         self.segmenter = GuidedSegmenter(self.seg_width, self.seg_depth, widths)
         draem_init(self)
-
-    def config(self) -> dict[str, Any]:
-        cfg = {"ext_width": self.ext_width, "ext_depth": self.ext_depth}
-        cfg.update({k: v for k, v in super().config().items()
-                    if k not in ("rec_width", "rec_depth", "p_rotate", "threshold")})
-        cfg.update(lam=self.lam, n_contrast=self.n_contrast, test_guidance=self.test_guidance,
-                   guidance=self.guidance, extractor=self.extractor_mode, forging=self.forging,
-                   saliency=self.saliency, retrieval_grid=self.retrieval_grid, retrieval_size=self.retrieval_size,
-                   pretrained=self.pretrained)
-        return cfg
 
     @property
     def forger(self):

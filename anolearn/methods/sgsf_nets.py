@@ -7,7 +7,7 @@ features** are the guidance; the segmentation network concatenates the encoder f
 image under test with the guidance features **at multiple scales, fused by convolution**; the
 ablation against DRAEM uses "the same U-Net structure". Everything concrete below is ours:
 
-* **Extractor** = DRAEM's reconstructive network (:class:`~anolearn.methods.draem.DraemNet`,
+* **Extractor** = DRAEM's reconstructive network (:class:`~anolearn.methods.draem_nets.DraemNet`,
   no skips: an autoencoder cannot copy its input through a skip, so its decoder features must
   carry what a normal image of this kind looks like). Guidance = the decoder features at every
   level ``l`` (bottleneck and every decoder block), ``g_l: (B, C^e_l, H / 2^l, W / 2^l)``.
@@ -28,14 +28,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .draem import DraemNet
+from .draem_nets import DraemNet
 
 
 class GuidedSegmenter(DraemNet):
     """U-Net ``(B, 3, H, W) -> (B, 2, H, W)`` whose skips are fused with guidance features.
 
     Args:
-        base_width, depth: as :class:`~anolearn.methods.draem.DraemNet`.
+        base_width, depth: as :class:`~anolearn.methods.draem_nets.DraemNet`.
         guide_widths: ``{level: channels}`` of the guidance features (empty or None = no guidance).
     """
 
