@@ -48,13 +48,12 @@ the lr divided by 10 at epoch 250, batch 4, 256 x 256 (the full profile). Our ch
 """
 from __future__ import annotations
 
-import contextlib
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, RandomSampler
-from tqdm.auto import tqdm
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..filters import gaussian_blur, gaussian_kernel1d
 from ..masking import compose, grid_masks, grid_shape
@@ -63,6 +62,7 @@ from ..nn.ssim import ssim_loss
 from ..nn.unet import UNet
 from ..seed import make_generator
 from .base import AnomalyMethod, Prediction, register
+from .training import CHECKPOINT_EVERY, ShuffledBatches, Training
 
 K_WEIGHTS = ("uniform", "area")
 SMOOTHINGS = ("gaussian", "row1d", "none")
@@ -106,11 +106,40 @@ def k_weight_vector(ks: tuple[int, ...], size: tuple[int, int], mode: str) -> li
     return [v / sum(inverse) for v in inverse]
 
 
+class _EpochSampler(Sampler):
+    """The image indices of one epoch in a random order, for a DataLoader; resumable mid-epoch.
+
+    It draws exactly what ``RandomSampler(data, generator=generator)`` draws -- one permutation
+    when an epoch starts, and one more, unused, when it runs out (``RandomSampler``'s empty
+    remainder) -- so the random numbers drawn after it are the same, but it can start an epoch
+    at a given batch (``order``, ``start``) after a checkpoint.
+    """
+
+    def __init__(self, n: int, generator: torch.Generator):
+        self.n, self.generator = n, generator
+        self.order: torch.Tensor | None = None  # this epoch's order (None: draw one when iterated)
+        self.start = 0  # first position of the order to give
+        self.ran_out = False  # the unused permutation of this epoch is drawn
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        if self.order is None:
+            self.order, self.start, self.ran_out = torch.randperm(self.n, generator=self.generator), 0, False
+        yield from self.order[self.start:].tolist()
+        if not self.ran_out:
+            torch.randperm(self.n, generator=self.generator)
+            self.ran_out = True
+
+
 class _BatchStream:
     """Endless shuffled training batches ``(B, 3, H, W)`` from a tensor or a dataset of sample dicts.
 
     Small datasets are stacked into one tensor once (fast); large ones (e.g. Retinal-OCT's 26k
-    images) stream through a DataLoader. Shuffling uses ``generator``, so the order is reproducible.
+    images) stream through a DataLoader. Shuffling uses ``generator``, so the order is reproducible,
+    and :meth:`state_dict` holds where the stream is, so a resumed training goes on with the
+    same batches.
     """
 
     def __init__(self, data, batch_size: int, generator: torch.Generator, num_workers: int = 0):
@@ -118,7 +147,6 @@ class _BatchStream:
         if self.n == 0:
             raise ValueError("fit() got no training images.")
         self.batch_size = min(batch_size, self.n)
-        self.generator = generator
         self.per_epoch = self.n // self.batch_size  # incomplete last batches are dropped
         first = data[0] if isinstance(data, torch.Tensor) else _image_of(data[0])
         self.tensor = None
@@ -126,22 +154,45 @@ class _BatchStream:
             self.tensor = data
         elif self.n * first.numel() * 4 <= PRELOAD_BYTES:
             self.tensor = torch.stack([_image_of(data[i]) for i in range(self.n)])
+        if self.tensor is not None:
+            if self.tensor.dim() != 4 or self.tensor.shape[1] != 3:
+                raise ValueError(f"Training images must be (N, 3, H, W), got {tuple(self.tensor.shape)}.")
+            self.batches = ShuffledBatches(self.n, self.batch_size, generator)
         else:
+            self.sampler = _EpochSampler(self.n, generator)
             self.loader = DataLoader(data, batch_size=self.batch_size, drop_last=True, num_workers=num_workers,
-                                     sampler=RandomSampler(data, generator=generator),
-                                     persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
-        if self.tensor is not None and (self.tensor.dim() != 4 or self.tensor.shape[1] != 3):
-            raise ValueError(f"Training images must be (N, 3, H, W), got {tuple(self.tensor.shape)}.")
+                                     sampler=self.sampler, persistent_workers=num_workers > 0,
+                                     pin_memory=torch.cuda.is_available())
+            self.batches_given = 0  # of this epoch
+            self._iterator = None
 
-    def __iter__(self):
+    def next(self) -> torch.Tensor:
+        """The next training batch ``(B, 3, H, W)``."""
+        if self.tensor is not None:
+            return self.tensor[self.batches.next()]
         while True:
-            if self.tensor is not None:
-                order = torch.randperm(self.n, generator=self.generator)
-                for i in range(self.per_epoch):
-                    yield self.tensor[order[i * self.batch_size:(i + 1) * self.batch_size]]
-            else:
-                for batch in self.loader:
-                    yield batch["image"] if isinstance(batch, dict) else batch[0]
+            if self._iterator is None:  # a new epoch, or the rest of one after a resume
+                self._iterator = iter(self.loader)
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                self._iterator, self.sampler.order, self.batches_given = None, None, 0
+                continue
+            self.batches_given += 1
+            return batch["image"] if isinstance(batch, dict) else batch[0]
+
+    def state_dict(self) -> dict:
+        if self.tensor is not None:
+            return self.batches.state_dict()
+        return {"order": self.sampler.order, "given": self.batches_given, "ran_out": self.sampler.ran_out}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.tensor is not None:
+            self.batches.load_state_dict(state)
+            return
+        self.sampler.order, self.sampler.ran_out = state["order"], state["ran_out"]
+        self.batches_given, self.sampler.start = state["given"], state["given"] * self.batch_size
+        self._iterator = None
 
 
 def _image_of(sample) -> torch.Tensor:
@@ -229,24 +280,7 @@ class RIAD(AnomalyMethod):
         """The inpainting network: a U-Net from 3 to 3 channels with ``tanh`` output."""
         return UNet(3, 3, self.base_width, self.depth, up_mode=self.up_mode, out_activation="tanh")
 
-    def config(self) -> dict:
-        return {"ks": self.ks, "n_masks": self.n_masks, "base_width": self.base_width, "depth": self.depth,
-                "up_mode": self.up_mode, "steps": self.steps, "epochs": self.epochs, "batch_size": self.batch_size,
-                "lr": self.lr, "weight_decay": self.weight_decay, "lr_milestones": self.lr_milestones,
-                "lr_gamma": self.lr_gamma, "w_l2": self.w_l2, "w_gms": self.w_gms, "w_ssim": self.w_ssim,
-                "sigma": self.sigma, "smoothing": self.smoothing, "k_weights": self.k_weights,
-                "faithful_gms": self.faithful_gms, "train_crop": self.train_crop, "pad": self.pad,
-                "test_seed": self.test_seed,
-                "amp": self.amp,
-                "num_workers": self.num_workers, "seed": self.seed}
-
     # ------------------------------------------------------------------ the pieces a chapter shows
-    def autocast(self):
-        """float16 autocast on CUDA when ``amp`` is on; a no-op elsewhere."""
-        if self.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
-
     def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Run the network on every masked copy, all ``n`` passes as one batch.
 
@@ -334,9 +368,15 @@ class RIAD(AnomalyMethod):
     def after_fit(self, train, held_out, progress: bool) -> None:
         """Hook run after training, given the training and held-out images (SSM calibrates its score here)."""
 
-    def fit(self, train: Dataset | torch.Tensor, progress: bool = True) -> RIAD:
-        """Train on normal images: a dataset of sample dicts or a tensor ``(N, 3, H, W)`` in [0, 1]."""
+    def fit(self, train: Dataset | torch.Tensor, progress: bool = True, checkpoint: str | Path | None = None,
+            checkpoint_every: float = CHECKPOINT_EVERY) -> RIAD:
+        """Train on normal images: a dataset of sample dicts or a tensor ``(N, 3, H, W)`` in [0, 1].
+
+        ``checkpoint``: a file to save the training's progress to every ``checkpoint_every``
+        seconds, and to resume from (:mod:`anolearn.methods.training`).
+        """
         device = self.device
+        run = Training(self, checkpoint, checkpoint_every, data=train)
         g = torch.Generator().manual_seed(self.seed)  # batch order and choice of k (CPU)
         g_masks = make_generator(self.seed + 1, device)  # training masks, drawn on the device
         train, held_out = self.holdout(train, g)
@@ -345,13 +385,13 @@ class RIAD(AnomalyMethod):
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         milestones = sorted({max(1, round(f * steps)) for f in self.lr_milestones})
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=self.lr_gamma)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.amp and device.type == "cuda")
-        self.history = []
+        scaler = self.grad_scaler(device)
+        self.history = []  # one record per step
         self.train()
-        stream = iter(batches)
-        bar = tqdm(range(steps), desc=f"{self.name}: train", disable=not progress, leave=False)
-        for step in bar:
-            x = self.random_crop(self.pad_images(next(stream)), g).to(device, non_blocking=True)
+        loop = run.stage("train", steps, progress, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                         generator=g, mask_generator=g_masks, batches=batches, history=self.history)
+        for step in loop:
+            x = self.random_crop(self.pad_images(batches.next()), g).to(device, non_blocking=True)
             k = self.ks[int(torch.randint(len(self.ks), (1,), generator=g))]
             masks = grid_masks(k, x.shape[-2:], self.n_masks, x.shape[0], g_masks, device)  # (n, B, 1, H, W)
             parts = self.training_loss(x, masks)
@@ -364,16 +404,15 @@ class RIAD(AnomalyMethod):
             record.update({name: value.item() for name, value in parts.items()})
             self.history.append(record)
             if step % 10 == 0 or step == steps - 1:
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
+                loop.show(loss=f"{record['loss']:.4f}")
         self.eval()
         self.fitted.fill_(True)
         self.after_fit(train, held_out, progress)
         return self
 
     # ------------------------------------------------------------------ inference
-    def _check_fitted(self) -> None:
-        if not bool(self.fitted):
-            raise RuntimeError(f"Call fit() on normal training images before using {type(self).__name__} for prediction.")
+    def is_fitted(self) -> bool:
+        return bool(self.fitted)
 
     def combine_k(self, per_k: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """Weighted sum of per-``k`` maps ``(B, H, W)`` (weights from ``k_weights``, summing to 1)."""
@@ -383,7 +422,7 @@ class RIAD(AnomalyMethod):
     @torch.no_grad()
     def anomaly_map(self, images: torch.Tensor, smooth: bool = True) -> torch.Tensor:
         """``(B, 3, H, W)`` -> ``(B, H, W)`` MS-GMS anomaly map, ensembled over ``ks`` (and smoothed)."""
-        self._check_fitted()
+        self.check_fitted()
         self.eval()
         x = self.pad_images(images.to(self.device))  # (B, 3, H + 2 pad, W + 2 pad)
         size = x.shape[-2:]

@@ -217,14 +217,6 @@ class SSM(RIAD):
     def build_net(self) -> torch.nn.Module:
         return SSMNet(self.base_width, self.depth, encoder_mask=self.encoder_mask)
 
-    def config(self) -> dict:
-        config = super().config()
-        del config["up_mode"]
-        config.update({"encoder_mask": self.encoder_mask, "w_mask": self.w_mask, "refine_steps": self.refine_steps,
-                       "ratio": self.ratio, "threshold": self.threshold, "block": self.block,
-                       "image_score": self.image_score, "val_fraction": self.val_fraction, "faithful": self.faithful})
-        return config
-
     # ------------------------------------------------------------------ network and loss
     def restore(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """All ``n`` passes as one batch.
@@ -290,7 +282,7 @@ class SSM(RIAD):
         ``refine(x)[-1].map`` is the anomaly map :meth:`predict` returns; ``[p.uncovered for p in
         refine(x)]`` shows the masks shrinking onto the anomalies.
         """
-        self._check_fitted()
+        self.check_fitted()
         self.eval()
         x = self.pad_images(images.to(self.device))  # (B, 3, H', W'), H' = H + 2 pad
         b, size = x.shape[0], x.shape[-2:]
