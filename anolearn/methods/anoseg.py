@@ -62,11 +62,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..filters import gaussian_blur
 from ..seed import make_generator
@@ -80,7 +79,8 @@ from .anoseg_losses import (
     segmentation_loss,
 )
 from .anoseg_nets import UP_MODES, AnoSegGenerator, DetectorGenerator, PairDiscriminator
-from .base import AnomalyMethod, Prediction, image_batches, register
+from .base import AnomalyMethod, Prediction, collect_images, register, resize
+from .training import CHECKPOINT_EVERY, LossLog, Training
 
 IMAGE_SCORES = ("map_max", "gan")
 SEG_LOSSES = {"l1": segmentation_loss, "balanced_l1": balanced_segmentation_loss}
@@ -194,40 +194,10 @@ class AnoSeg(AnomalyMethod):
         self.forger = default_forger(inside=placement == "inside")
         self.eval()
 
-    def config(self) -> dict[str, Any]:
-        names = ("steps", "batch_size", "input_size", "width", "bottleneck", "lr", "betas", "lambda_seg",
-                 "lambda_re", "lambda_adv", "seg_loss", "p_anomalous", "coord_channels", "adversarial",
-                 "image_score", "map_sigma", "score_sigma", "detector_steps", "alpha", "beta", "up_mode", "placement", "encoder", "pretrained", "amp",
-                 "log_every", "seed")
-        return {name: getattr(self, name) for name in names}
-
     # ------------------------------------------------------------------ helpers
-    def _resize(self, images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        if images.shape[-2:] == size:
-            return images
-        return F.interpolate(images, size=size, mode="bilinear", align_corners=False,
-                             antialias=size[0] < images.shape[-2])
-
-    def _amp_enabled(self, device: torch.device) -> bool:
-        return self.amp and device.type == "cuda"
-
-    def _autocast(self, device: torch.device):
-        return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self._amp_enabled(device))
-
     def _optimizer(self, module: torch.nn.Module, device: torch.device) -> torch.optim.Adam:
         # Fused Adam on CUDA checks the GradScaler's inf flag on the device (no host sync).
         return torch.optim.Adam(module.parameters(), lr=self.lr, betas=self.betas, fused=device.type == "cuda")
-
-    def _collect(self, train) -> torch.Tensor:
-        device = self.device
-        chunks = [self._resize(b.to(device).float(), self.input_size) for b in image_batches(train, 64)]
-        if not chunks:
-            raise ValueError("The training set is empty.")
-        images = torch.cat(chunks)  # (N, 3, s, s)
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"Training images must be (N, 3, H, W), got {tuple(images.shape)}.")
-        return images
 
     def _forge(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A training batch: forged images with probability ``p_anomalous``, else untouched.
@@ -241,17 +211,9 @@ class AnoSeg(AnomalyMethod):
         A = torch.where(pick.view(b, 1, 1, 1), forged.normal_maps, torch.ones_like(forged.masks))
         return images, A, pick
 
-    @staticmethod
-    def _flush(buffer: list[torch.Tensor], history: dict, names: tuple, step: int) -> dict[str, float]:
-        values = torch.stack(buffer).float().mean(0).tolist()  # the one host sync per log_every steps
-        buffer.clear()
-        history.setdefault("step", []).append(step)
-        for name, value in zip(names, values):
-            history.setdefault(name, []).append(value)
-        return dict(zip(names, values))
-
     # ------------------------------------------------------------------ training
-    def fit(self, train, progress: bool = True, callback: Callable[[str, dict], None] | None = None) -> AnoSeg:
+    def fit(self, train, progress: bool = True, callback: Callable[[str, dict], None] | None = None,
+            checkpoint: str | Path | None = None, checkpoint_every: float = CHECKPOINT_EVERY) -> AnoSeg:
         """Train on normal images (a dataset of sample dicts or a ``(N, 3, H, W)`` tensor).
 
         Args:
@@ -259,8 +221,11 @@ class AnoSeg(AnomalyMethod):
             progress: show tqdm progress bars.
             callback: called as ``callback(stage, history)`` after every history update, with
                 ``stage`` ``"segmenter"`` or ``"detector"`` (e.g. to redraw a live loss curve).
+            checkpoint: a file to save the training's progress to every ``checkpoint_every``
+                seconds, and to resume from (:mod:`anolearn.methods.training`).
         """
-        images = self._collect(train)
+        images = collect_images(train, self.input_size, self.device)  # (N, 3, s, s)
+        run = Training(self, checkpoint, checkpoint_every, data=images)
         generator = make_generator(self.seed, images.device)
         self.timings = {}
         stages = [("segmenter", self._fit_segmenter)]
@@ -268,34 +233,36 @@ class AnoSeg(AnomalyMethod):
             stages.append(("detector", self._fit_detector))
         for stage, fit_stage in stages:
             start = time.perf_counter()
-            fit_stage(images, generator, progress, callback)
+            fit_stage(run, images, generator, progress, callback)
             if images.device.type == "cuda":
                 torch.cuda.synchronize(images.device)
             self.timings[stage] = time.perf_counter() - start
         self.eval()
         return self
 
-    def _fit_segmenter(self, images, generator, progress, callback) -> None:
+    def _fit_segmenter(self, run, images, generator, progress, callback) -> None:
         device = images.device
         G, D = self.generator, self.discriminator
         opt_g = self._optimizer(G, device)
         opt_d = self._optimizer(D, device) if D is not None else None
-        scaler_g = torch.amp.GradScaler(device.type, enabled=self._amp_enabled(device))
-        scaler_d = torch.amp.GradScaler(device.type, enabled=self._amp_enabled(device))
-        self.history = {}
-        buffer: list[torch.Tensor] = []
+        scaler_g, scaler_d = self.grad_scaler(device), self.grad_scaler(device)
+        log = LossLog(SEGMENTER_LOSSES, self.log_every, self.steps)
+        self.history = log.history
         nan = torch.full((), float("nan"), device=device)
         self.train()
-        bar = tqdm(range(self.steps), desc="anoseg: train", disable=not progress, leave=False)
-        for step in bar:
+        state = dict(opt_g=opt_g, scaler_g=scaler_g, scaler_d=scaler_d, generator=generator, log=log)
+        if D is not None:
+            state["opt_d"] = opt_d
+        loop = run.stage("segmenter", self.steps, progress, desc="anoseg: train", **state)
+        for step in loop:
             idx = torch.randint(images.shape[0], (self.batch_size,), generator=generator, device=device)
             x, A, _ = self._forge(images[idx], generator)  # (B, 3, s, s), (B, 1, s, s)
-            with self._autocast(device):
+            with self.autocast(device):
                 x_hat, A_hat = G(x)
             loss_d, loss_adv = nan, nan
             if D is not None:
                 # Discriminator: real pair (x, A), fake pair (x_hat, A_hat) without gradient into G.
-                with self._autocast(device):
+                with self.autocast(device):
                     loss_d = discriminator_loss(D(torch.cat([x, A], 1)),
                                                 D(torch.cat([x_hat.detach(), A_hat.detach()], 1)))
                 opt_d.zero_grad(set_to_none=True)
@@ -303,7 +270,7 @@ class AnoSeg(AnomalyMethod):
                 scaler_d.step(opt_d)
                 scaler_d.update()
                 D.requires_grad_(False)  # G's step needs gradients through D, not for D
-                with self._autocast(device):
+                with self.autocast(device):
                     loss_adv = generator_adversarial_loss(D(torch.cat([x_hat, A_hat], 1)))
                 D.requires_grad_(True)
             loss_seg = SEG_LOSSES[self.seg_loss](A_hat, A)
@@ -315,10 +282,9 @@ class AnoSeg(AnomalyMethod):
             scaler_g.scale(loss_g).backward()
             scaler_g.step(opt_g)
             scaler_g.update()
-            buffer.append(torch.stack([loss_seg, loss_re, loss_adv, loss_d]).detach())
-            if (step + 1) % self.log_every == 0 or step + 1 == self.steps:
-                last = self._flush(buffer, self.history, SEGMENTER_LOSSES, step + 1)
-                bar.set_postfix(seg=f"{last['seg']:.3f}", re=f"{last['re']:.3f}")
+            last = log.add(step, {"seg": loss_seg, "re": loss_re, "adv": loss_adv, "d": loss_d})
+            if last:
+                loop.show(seg=f"{last['seg']:.3f}", re=f"{last['re']:.3f}")
                 if callback is not None:
                     callback("segmenter", self.history)
         self.trained_steps.fill_(self.steps)
@@ -330,30 +296,30 @@ class AnoSeg(AnomalyMethod):
         self.generator.eval()
         out = []
         for chunk in images.split(64):
-            with self._autocast(chunk.device):
+            with self.autocast(chunk.device):
                 out.append(self.generator(chunk)[1].float())
         return torch.cat(out)
 
-    def _fit_detector(self, images, generator, progress, callback) -> None:
+    def _fit_detector(self, run, images, generator, progress, callback) -> None:
         """Appendix A: the detection GAN, trained on normal images and AnoSeg's (frozen) maps."""
         device = images.device
         G_ad, D_ad = self.detector, self.detector_discriminator
         A_hat_all = self._normal_maps(images)  # (N, 1, s, s), AnoSeg is not trained further
         opt_g, opt_d = self._optimizer(G_ad, device), self._optimizer(D_ad, device)
-        scaler_g = torch.amp.GradScaler(device.type, enabled=self._amp_enabled(device))
-        scaler_d = torch.amp.GradScaler(device.type, enabled=self._amp_enabled(device))
-        self.detector_history = {}
-        buffer: list[torch.Tensor] = []
+        scaler_g, scaler_d = self.grad_scaler(device), self.grad_scaler(device)
+        log = LossLog(DETECTOR_LOSSES, self.log_every, self.detector_steps)
+        self.detector_history = log.history
         G_ad.train()
         D_ad.train()
-        bar = tqdm(range(self.detector_steps), desc="anoseg: detector GAN", disable=not progress, leave=False)
-        for step in bar:
+        loop = run.stage("detector", self.detector_steps, progress, desc="anoseg: detector GAN", opt_g=opt_g,
+                         opt_d=opt_d, scaler_g=scaler_g, scaler_d=scaler_d, generator=generator, log=log)
+        for step in loop:
             idx = torch.randint(images.shape[0], (self.batch_size,), generator=generator, device=device)
             x, A_hat = images[idx], A_hat_all[idx]  # x_Nor and AnoSeg's map of it
             ones = torch.ones_like(A_hat)  # A_Nor
             forged = self.forger(x, generator=generator)
             is_forged = forged.labels.float()  # (B,) a sample the forger left normal is not a fake
-            with self._autocast(device):
+            with self.autocast(device):
                 x_hat = G_ad(x, A_hat)
                 real = D_ad(torch.cat([x, ones], 1))
                 fake = D_ad(torch.cat([x_hat.detach(), A_hat], 1))
@@ -366,7 +332,7 @@ class AnoSeg(AnomalyMethod):
             scaler_d.step(opt_d)
             scaler_d.update()
             D_ad.requires_grad_(False)
-            with self._autocast(device):
+            with self.autocast(device):
                 f_real = D_ad.features(torch.cat([x, ones], 1))
                 pair_fake = torch.cat([x_hat, A_hat], 1)
                 h_fake = D_ad.body(pair_fake)
@@ -380,10 +346,9 @@ class AnoSeg(AnomalyMethod):
             scaler_g.scale(loss_g).backward()
             scaler_g.step(opt_g)
             scaler_g.update()
-            buffer.append(torch.stack([loss_fea, loss_rec, loss_adv, loss_d]).detach())
-            if (step + 1) % self.log_every == 0 or step + 1 == self.detector_steps:
-                last = self._flush(buffer, self.detector_history, DETECTOR_LOSSES, step + 1)
-                bar.set_postfix(fea=f"{last['fea']:.3f}", rec=f"{last['rec']:.3f}")
+            last = log.add(step, {"fea": loss_fea, "rec": loss_rec, "adv": loss_adv, "d": loss_d})
+            if last:
+                loop.show(fea=f"{last['fea']:.3f}", rec=f"{last['rec']:.3f}")
                 if callback is not None:
                     callback("detector", self.detector_history)
         self.detector_trained_steps.fill_(self.detector_steps)
@@ -394,13 +359,13 @@ class AnoSeg(AnomalyMethod):
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``G``'s outputs at the input resolution: ``x_hat (B, 3, H, W)`` and ``A_hat (B, 1, H, W)``
         (1 = normal, the paper's convention)."""
-        self._check_fitted()
+        self.check_fitted()
         self.eval()
-        x = self._resize(images.to(self.device).float(), self.input_size)
-        with self._autocast(x.device):
+        x = resize(images.to(self.device).float(), self.input_size)
+        with self.autocast(x.device):
             x_hat, A_hat = self.generator(x)
         size = images.shape[-2:]
-        return self._resize(x_hat.float(), size), self._resize(A_hat.float(), size)
+        return resize(x_hat.float(), size), resize(A_hat.float(), size)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, image_score: str | None = None) -> Prediction:
@@ -416,13 +381,13 @@ class AnoSeg(AnomalyMethod):
         kind = image_score or self.image_score
         if kind not in IMAGE_SCORES:
             raise ValueError(f"image_score must be one of {IMAGE_SCORES}, got {kind!r}.")
-        self._check_fitted()
+        self.check_fitted()
         self.eval()
-        x = self._resize(images.to(self.device).float(), self.input_size)  # (B, 3, s, s)
-        with self._autocast(x.device):
+        x = resize(images.to(self.device).float(), self.input_size)  # (B, 3, s, s)
+        with self.autocast(x.device):
             _, A_hat = self.generator(x)
         A_hat = A_hat.float()  # (B, 1, s, s), 1 = normal
-        anomaly = self._resize(1.0 - A_hat, images.shape[-2:])[:, 0]  # (B, H, W), 1 = anomalous
+        anomaly = resize(1.0 - A_hat, images.shape[-2:])[:, 0]  # (B, H, W), 1 = anomalous
         maps = gaussian_blur(anomaly, self.map_sigma)
         if kind == "map_max":
             scores = gaussian_blur(anomaly, self.score_sigma).flatten(1).amax(1)
@@ -434,12 +399,11 @@ class AnoSeg(AnomalyMethod):
         if self.detector is None or int(self.detector_trained_steps) == 0:
             raise RuntimeError("image_score='gan' needs the Appendix-A detector: construct AnoSeg with "
                                "image_score='gan' and fit() it.")
-        with self._autocast(x.device):
+        with self.autocast(x.device):
             x_hat = self.detector(x, A_hat)
             f_real = self.detector_discriminator.features(torch.cat([x, torch.ones_like(A_hat)], 1))
             f_fake = self.detector_discriminator.features(torch.cat([x_hat, A_hat], 1))
         return detection_score(f_real, f_fake, x, x_hat, self.alpha, self.beta)
 
-    def _check_fitted(self) -> None:
-        if int(self.trained_steps) == 0:
-            raise RuntimeError("Call fit() on normal training images before predict().")
+    def is_fitted(self) -> bool:
+        return int(self.trained_steps) > 0
