@@ -4,7 +4,7 @@ import torch
 
 from anolearn.forge.cutswap import CutSwap, saliency_levels
 from anolearn.methods import METHODS, CutPasteGDE, CutSwapGDE, create_method, load_method
-from anolearn.methods.cutswap import FORGERS, make_forgers, patches_to_map, random_crop, translate, translate_crop
+from anolearn.methods.cutpaste import FORGERS, make_forgers, patches_to_map, random_crop, translate, translate_crop
 
 TINY = dict(width=4, blocks=(1, 1, 1, 1), head=(16,), steps=3, batch_size=4, optimizer="adam", lr=1e-3,
             patch_size=16, patch_stride=8, patch_sigma=4.0)
@@ -150,7 +150,7 @@ def test_errors():
         CutPasteGDE(**{**TINY, "optimizer": "lbfgs"})
     with pytest.raises(ValueError, match="patch_size"):
         CutPasteGDE(**TINY).fit(images(4), progress=False).predict(images(1, size=8))
-    with CutPasteGDE(**TINY)._autocast():  # mixed precision only on CUDA
+    with CutPasteGDE(**TINY).autocast():  # mixed precision only on CUDA
         assert not torch.is_autocast_enabled("cpu")
 
 

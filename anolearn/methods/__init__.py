@@ -1,7 +1,8 @@
 """Anomaly detection methods behind one contract (see :mod:`anolearn.methods.base`)."""
 from .anoseg import AnoSeg
 from .base import METHODS, AnomalyMethod, Prediction, create_method, image_batches, load_method, register
-from .cutswap import CutPasteGDE, CutSwapGDE
+from .cutpaste import CutPasteGDE
+from .cutswap import CutSwapGDE
 from .draem import DRAEM
 from .evaluate import evaluate, predict_dataset
 from .feature_knn import FeatureKNN
