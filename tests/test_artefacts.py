@@ -14,7 +14,7 @@ import torch
 
 from anolearn.forge.hard_augment import hard_augment
 from anolearn.methods.anoseg_nets import upsample_layers
-from anolearn.methods.draem import DraemNet
+from anolearn.methods.draem_nets import DraemNet
 from anolearn.methods.riad import RIAD
 from anolearn.nn import use_padding
 

@@ -10,7 +10,7 @@ import torch
 
 from anolearn.filters import mean_filter
 from anolearn.methods import DRAEM, create_method, evaluate, load_method
-from anolearn.methods.draem import DraemNet
+from anolearn.methods.draem_nets import DraemNet
 from tiny_data import SquareDefects, smooth_images as _train
 
 TINY = {"rec_width": 4, "rec_depth": 2, "seg_width": 4, "seg_depth": 3, "epochs": None, "steps": 3, "batch_size": 4, "lr": 1e-3,

@@ -10,7 +10,7 @@ from scipy import ndimage
 from anolearn.masking import compose, grid_masks
 from anolearn.methods import SSM, SSMPrediction, load_method, official_image_scores
 from anolearn.methods.ssm import OFFICIAL_TAU
-from anolearn.methods.ssm_net import MaskBlock, SSMNet
+from anolearn.methods.ssm_nets import MaskBlock, SSMNet
 from anolearn.nn import msgms_map
 from anolearn.seed import make_generator
 from tiny_data import smooth_images as _train

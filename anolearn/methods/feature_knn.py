@@ -43,6 +43,8 @@ class FeatureKNN(AnomalyMethod):
         seed: seed of the memory subsample.
     """
 
+    setting_attributes = {"backbone": "backbone_name"}  # ``self.backbone`` is the network
+
     def __init__(self, backbone: str = "efficientnet_lite0", layers: tuple = (2, 4, 10), k: int = 1,
                  sigma: float = 2.0, max_bank: int | None = None, batch_size: int = 16, seed: int = 0):
         super().__init__()
@@ -50,10 +52,6 @@ class FeatureKNN(AnomalyMethod):
         self.sigma, self.max_bank, self.batch_size, self.seed = sigma, max_bank, batch_size, seed
         self.backbone = get_backbone(backbone, self.layers)
         self.register_buffer("memory", torch.zeros(0))  # (M, C) after fit
-
-    def config(self) -> dict:
-        return {"backbone": self.backbone_name, "layers": self.layers, "k": self.k, "sigma": self.sigma,
-                "max_bank": self.max_bank, "batch_size": self.batch_size, "seed": self.seed}
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -66,7 +64,8 @@ class FeatureKNN(AnomalyMethod):
         return F.avg_pool2d(torch.cat(features, 1), 3, stride=1, padding=1, count_include_pad=False)
 
     @torch.no_grad()
-    def fit(self, train, progress: bool = True) -> "FeatureKNN":
+    def fit(self, train, progress: bool = True, checkpoint=None, checkpoint_every=None) -> "FeatureKNN":
+        """Fill the memory bank (one pass, no training: ``checkpoint`` is accepted and not needed)."""
         device = self.device
         bank = []
         batches = image_batches(train, self.batch_size)
@@ -82,10 +81,12 @@ class FeatureKNN(AnomalyMethod):
         self.memory = memory
         return self
 
+    def is_fitted(self) -> bool:
+        return self.memory.numel() > 0
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
-        if self.memory.numel() == 0:
-            raise RuntimeError("Call fit() on normal training images before predict().")
+        self.check_fitted()
         f = self.embed(images)  # (B, C, h, w)
         b, c, h, w = f.shape
         queries = f.permute(0, 2, 3, 1).reshape(-1, c)

@@ -36,11 +36,9 @@ class RawPixelBaseline(AnomalyMethod):
         self.register_buffer("mean_image", torch.zeros(0))  # (3, H, W) after fit
         self.register_buffer("std_image", torch.zeros(0))
 
-    def config(self) -> dict:
-        return {"sigma": self.sigma, "standardize": self.standardize, "batch_size": self.batch_size}
-
     @torch.no_grad()
-    def fit(self, train, progress: bool = True) -> "RawPixelBaseline":
+    def fit(self, train, progress: bool = True, checkpoint=None, checkpoint_every=None) -> "RawPixelBaseline":
+        """Average the normal images (one pass, seconds: ``checkpoint`` is accepted and not needed)."""
         # Running sums in float64 so the mean is exact however many images there are.
         total = total_sq = None
         n = 0
@@ -55,10 +53,12 @@ class RawPixelBaseline(AnomalyMethod):
         self.std_image = std.float().clamp_min(1e-3)
         return self
 
+    def is_fitted(self) -> bool:
+        return self.mean_image.numel() > 0
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
-        if self.mean_image.numel() == 0:
-            raise RuntimeError("Call fit() on normal training images before predict().")
+        self.check_fitted()
         if images.shape[-2:] != self.mean_image.shape[-2:]:
             raise ValueError(f"Images are {tuple(images.shape[-2:])} but the model was fitted at "
                              f"{tuple(self.mean_image.shape[-2:])}; use the same image_size.")

@@ -8,7 +8,7 @@ Retinal-OCT, 93.9 % on MVTec AD (abstract).
 SSM is RIAD (:mod:`anolearn.methods.riad`) with three changes.
 
 1. **The network knows the mask.** Each training image gives triplets (masked image, mask,
-   image); the network (:mod:`anolearn.methods.ssm_net`) reads the masked image *and* the mask,
+   image); the network (:mod:`anolearn.methods.ssm_nets`) reads the masked image *and* the mask,
    uses the mask at every decoder scale, and has a 4-channel head: the restored image ``y_i``
    and a predicted mask ``m_i``. With complementary grid masks ``M_i`` (``k`` in {2, 4, 8})
    and ``x_hat = sum_i y_i (1 - M_i)``, the loss is
@@ -54,7 +54,7 @@ The code, where we follow it and where we do not (``faithful=True`` restores its
   ``T > 2`` the middle passes would score uncovered pixels against 0). We copy the input where
   every mask is visible, in every pass.
 * **Borders of MS-GMS** and the **encoder input** (the code's encoder ignores the mask channel):
-  see :mod:`anolearn.nn.msgms` and :mod:`anolearn.methods.ssm_net`.
+  see :mod:`anolearn.nn.msgms` and :mod:`anolearn.methods.ssm_nets`.
 * **Checkpoint selection.** The code's ``train.py`` keeps the epoch with the best *test-set*
   image AUROC; we train a fixed schedule and never look at the test set (no faithful variant).
 * Training draws independent masks per image and runs the three passes as one batch (see RIAD).
@@ -81,7 +81,7 @@ from ..nn.msgms import msgms_map
 from ..seed import make_generator
 from .base import Prediction, image_batches, register
 from .riad import RIAD, smooth_maps
-from .ssm_net import SSMNet
+from .ssm_nets import SSMNet
 
 OFFICIAL_THRESHOLD = 0.96  # test.py --threshold: confidently normal where 255 * map <= -0.96 (code's units)
 # The same threshold in our units at 128 px, k in {2, 4, 8}: sum_k N_k^-2 = (1 + 4 + 16) / 4096.
@@ -158,7 +158,7 @@ class SSM(RIAD):
         ks: cell sizes (2, 4, 8 as the code).
         n_masks: complementary masks per cell size.
         base_width, depth: the network (64, 4 as the code).
-        encoder_mask: also feed the mask to the encoder (see :mod:`~anolearn.methods.ssm_net`);
+        encoder_mask: also feed the mask to the encoder (see :mod:`~anolearn.methods.ssm_nets`);
             None = yes, unless ``faithful``.
         steps, epochs, batch_size, lr, weight_decay, lr_milestones, lr_gamma: training schedule
             (``lr_milestones`` as fractions of the run; the code's epochs 15/30/45 of 50 are

@@ -25,7 +25,7 @@ Blocks (as the RIAD and SSM code, ``models/unet.py`` / ``models/unet_multi.py``)
 **Hooks for conditioned decoders.** ``scale_block`` is a factory ``channels -> nn.Module``;
 its modules are applied to the bottleneck and after every up block as ``x = block(x, cond)``,
 where ``cond`` is the second argument of :meth:`UNet.forward`. SSM passes its mask-attention
-block and the mask (:mod:`anolearn.methods.ssm_net`); a plain U-Net passes nothing.
+block and the mask (:mod:`anolearn.methods.ssm_nets`); a plain U-Net passes nothing.
 """
 from __future__ import annotations
 
