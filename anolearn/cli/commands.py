@@ -27,6 +27,7 @@ from ..device import describe_device
 from ..methods import create_method, load_method
 from ..methods.evaluate import predict_dataset
 from ..methods.settings import signature_of
+from ..methods.training import CHECKPOINT_EVERY, TrainingCheckpointError, progress_summary, read_training_checkpoint
 from ..metrics import aupro, image_auroc, pixel_ap, pixel_auroc
 from ..seed import seed_everything
 from .measure import PeakMemory, Timer
@@ -101,7 +102,7 @@ def _save(model, path: Path) -> str:
 
 def train(method: str, data: str | DataSpec, out: str, profile: Profile | None = None, overrides: dict | None = None,
           device: str | None = None, progress: bool = True, category: str | None = None,
-          check_test: bool = False) -> dict:
+          check_test: bool = False, checkpoint_every: float = CHECKPOINT_EVERY) -> dict:
     """Train ``method`` on the normal images of one category and save it in the run folder ``out``.
 
     Every input is checked before anything is written (method, data, settings against the
@@ -109,12 +110,17 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
     refused command leaves ``out`` as it was. ``check_test`` also reads every test image and
     mask first (for a training that is evaluated afterwards).
 
-    Resumes: if ``out`` already holds this exact run, finished, nothing is trained again.
-    An interrupted training restarts from the beginning (the checkpoint is only written once
-    training has finished, so a half-trained model is never mistaken for a result).
+    Resumes: if ``out`` already holds this exact run, finished, nothing is trained again. While
+    it trains, the method writes its progress to ``out/training.pt`` every ``checkpoint_every``
+    seconds (:mod:`anolearn.methods.training`); the same command after an interruption goes on
+    from there (and says so), and ends with the weights an uninterrupted run would have had.
+    ``model.pt`` is only written once training has finished, so a half-trained model is never
+    mistaken for a result; ``training.pt`` is deleted then.
 
     Returns:
-        ``train.json``'s content: seconds, peak memory (MB), device, number of images, resumed flag.
+        ``train.json``'s content: seconds (of this call), peak memory (MB), device, number of
+        images, where training resumed (``resumed_from``, None if from the start), and a
+        ``resumed`` flag (True: it had already finished, nothing was done).
     """
     profile = profile or get_profile()
     check_methods([method])
@@ -127,6 +133,7 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
                 "image_size": profile.image_size, "seed": profile.seed, "config": settings}
     if run.check(identity):
         info = json.loads(run.train_info.read_text())
+        run.training.unlink(missing_ok=True)  # left by a run stopped right after writing model.pt
         return {**info, "resumed": True}
 
     train_set = _load(spec, category, "train", profile)
@@ -144,18 +151,29 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
     if free < needed:
         raise CliError(f"only {human_size(free)} is free on the disk holding {run.path}, and the checkpoint of "
                        f"{method} needs at least {human_size(needed)}; free some space or choose another --out.")
+    resumed_from = None
+    if run.training.exists():
+        try:
+            resumed_from = progress_summary(read_training_checkpoint(run.training))
+        except TrainingCheckpointError as err:
+            raise CliError(str(err)) from None
+        tqdm.write(f"{method}: resuming the interrupted training in {run.path} from its checkpoint "
+                   f"({resumed_from}).")
     run.claim(identity)
     try:
         with PeakMemory(device) as memory, Timer(device) as timer:
-            model.fit(train_set, progress=progress)
+            model.fit(train_set, progress=progress, checkpoint=run.training, checkpoint_every=checkpoint_every)
     except (ImageReadError, DatasetError) as err:  # a file that changed since it was checked
+        raise CliError(str(err)) from None
+    except TrainingCheckpointError as err:  # another model's, data's or device's training.pt
         raise CliError(str(err)) from None
     digest = _save(model, run.checkpoint)
     info = {"train_seconds": round(timer.seconds, 3), "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind,
             "device": describe_device(device), "n_train": len(train_set), "finished": now(),
-            "checkpoint_sha256": digest,
+            "resumed_from": resumed_from, "checkpoint_sha256": digest,
             "anolearn": __version__, "python": platform.python_version(), "torch": torch.__version__}
     write_json(run.train_info, info)
+    run.training.unlink(missing_ok=True)  # the finished model is in model.pt
     return {**info, "resumed": False}
 
 

@@ -118,6 +118,8 @@ def _run(args: argparse.Namespace) -> int:
         info = train(args.method, args.data, args.out, profile=profile, overrides=parse_overrides(args.set),
                      device=args.device, progress=progress, check_test=args.evaluate)
         verb = "already trained (resumed, nothing to do)" if info["resumed"] else f"trained in {info['train_seconds']:.1f} s"
+        if info.get("resumed_from"):
+            verb += f" (resumed from its checkpoint at {info['resumed_from']})"
         print(f"{args.method} on {args.data}: {verb}; checkpoint {args.out}/model.pt")
         if args.evaluate:
             _print_row(evaluate(args.out, device=args.device, progress=progress))

@@ -5,6 +5,8 @@ A run folder written by ``python -m anolearn train`` (and each cell of a benchma
     RUN_DIR/
       run.json      what was trained: method, data, category, profile, seed, method settings
       model.pt      the checkpoint, written atomically (a temporary file, then a rename)
+      training.pt   while training: its progress, written every few minutes; a rerun resumes
+                    from it (deleted once model.pt is written)
       train.json    costs of training: seconds, peak memory, device, number of images
       results.csv   one row per evaluation, appended (rewritten only to add a new column)
 
@@ -179,6 +181,7 @@ class RunDir:
 
     manifest = property(lambda self: self.path / "run.json")
     checkpoint = property(lambda self: self.path / "model.pt")
+    training = property(lambda self: self.path / "training.pt")
     train_info = property(lambda self: self.path / "train.json")
     results = property(lambda self: self.path / "results.csv")
 
