@@ -117,3 +117,20 @@ def test_filters():
     assert torch.isclose(mean_filter(x, 3)[0, 10, 10], torch.tensor(1 / 9))
     with pytest.raises(ValueError, match="odd"):
         mean_filter(x, 4)
+
+
+def test_config_lists_every_constructor_setting_and_rebuilds_the_method():
+    """``config()`` is read from the constructor's signature: every setting, with the value the
+    method uses, and building a method from it gives the same settings back."""
+    import inspect
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_method_outputs import CASES
+
+    for name, settings in {name: settings for name, settings in CASES.values()}.items():
+        method = create_method(name, **settings)
+        config = method.config()
+        assert list(config) == list(inspect.signature(type(method)).parameters), name
+        assert create_method(name, **config).config() == config, name
