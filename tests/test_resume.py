@@ -166,3 +166,22 @@ def test_the_command_line_resumes_an_interrupted_train(mvtec_root, tmp_path, mon
     whole, resumed = load_method(tmp_path / "whole" / "model.pt"), load_method(out / "model.pt")
     for key, value in whole.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_a_method_written_to_the_older_contract_still_trains_from_the_command_line(mvtec_root, tmp_path,
+                                                                                    monkeypatch):
+    """A reader's own method whose ``fit(train, progress)`` takes no checkpoint trains as before."""
+    from anolearn.cli.commands import train
+    from anolearn.methods import METHODS, RawPixelBaseline, register
+
+    class OldContract(RawPixelBaseline):
+        def fit(self, train, progress=True):
+            return super().fit(train, progress)
+
+    monkeypatch.setenv("ANOLEARN_PROFILE", "quick")
+    register("old_contract")(OldContract)
+    try:
+        info = train("old_contract", f"{mvtec_root}:bottle", str(tmp_path / "run"), progress=False)
+    finally:
+        del METHODS["old_contract"]
+    assert info["resumed_from"] is None and (tmp_path / "run" / "model.pt").exists()

@@ -151,8 +151,12 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
     if free < needed:
         raise CliError(f"only {human_size(free)} is free on the disk holding {run.path}, and the checkpoint of "
                        f"{method} needs at least {human_size(needed)}; free some space or choose another --out.")
+    # A method of the book saves its progress and resumes; one written to the older contract
+    # (fit(train, progress) only, e.g. a reader's own) trains from the start.
+    resumable = "checkpoint" in inspect.signature(model.fit).parameters
+    fit_options = {"checkpoint": run.training, "checkpoint_every": checkpoint_every} if resumable else {}
     resumed_from = None
-    if run.training.exists():
+    if resumable and run.training.exists():
         try:
             resumed_from = progress_summary(read_training_checkpoint(run.training))
         except TrainingCheckpointError as err:
@@ -162,7 +166,7 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
     run.claim(identity)
     try:
         with PeakMemory(device) as memory, Timer(device) as timer:
-            model.fit(train_set, progress=progress, checkpoint=run.training, checkpoint_every=checkpoint_every)
+            model.fit(train_set, progress=progress, **fit_options)
     except (ImageReadError, DatasetError) as err:  # a file that changed since it was checked
         raise CliError(str(err)) from None
     except TrainingCheckpointError as err:  # another model's, data's or device's training.pt
