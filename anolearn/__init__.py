@@ -17,7 +17,8 @@ The package, roughly in the order the book uses it:
 * small modules: :mod:`~anolearn.imageops` (image checks, luma and channel mean),
   :mod:`~anolearn.filters` (map smoothing), :mod:`~anolearn.viz` (figures),
   :mod:`~anolearn.config` (the quick/full profile switch), :mod:`~anolearn.device`,
-  :mod:`~anolearn.seed` (seeds and generators), :mod:`~anolearn.paths` (where data lives).
+  :mod:`~anolearn.seed` (seeds and generators), :mod:`~anolearn.paths` (where data lives),
+  :mod:`~anolearn.results` (the committed benchmark results the chapters show).
 """
 from .config import get_profile
 from .device import describe_device, get_device

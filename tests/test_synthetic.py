@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
@@ -241,3 +242,18 @@ def test_raw_pixel_baseline_does_not_solve_it(category):
             labels.append(1)
     scores = ((np.stack(test).astype(np.float32) - train.mean(0)) ** 2).mean(axis=(1, 2, 3))
     assert roc_auc_score(labels, scores) < 0.9
+
+
+def test_silhouettes_are_the_rendered_parts_and_check_the_loaded_images():
+    profile = get_profile("quick", synthetic_size=SIZE, image_size=SIZE)
+    images = np.stack([render_normal("washer", SIZE, image_rng(profile.seed, "washer", "train/good", i))[0]
+                       for i in range(3)])
+    images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255  # as loaded from the files
+    sil = syn.silhouettes("washer", 3, profile, images)
+    part = render_normal("washer", SIZE, image_rng(profile.seed, "washer", "train/good", 1))[1]
+    assert sil.shape == (3, 1, SIZE, SIZE) and torch.equal(sil[1, 0], torch.from_numpy(part).float())
+    assert torch.equal(syn.silhouettes("wood", 1, profile), torch.ones(1, 1, SIZE, SIZE))  # a texture is all part
+    with pytest.raises(ValueError, match="differs from the file on disk"):
+        syn.silhouettes("washer", 3, profile, images.flip(0))
+    larger = get_profile("quick", synthetic_size=SIZE, image_size=2 * SIZE)
+    assert syn.silhouettes("washer", 1, larger).shape == (1, 1, 2 * SIZE, 2 * SIZE)  # nearest-neighbour resize

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ..config import Profile, get_profile
 from ..paths import FETCH_COMMANDS, dataset_dir
 from .images import ImageReadError, read_image, read_mask
@@ -71,6 +73,21 @@ def load_dataset(source: str, category: str | None, split: str = "train", profil
     return MVTecDataset(root, category, split=split, image_size=image_size or profile.image_size, cache=cache)
 
 
+def first_images(source: str, category: str | None, n: int, profile: Profile | None = None,
+                 split: str = "train") -> torch.Tensor:
+    """The first ``n`` images of one split, stacked: ``(n, 3, H, W)`` float in [0, 1] on the CPU.
+
+    For figures and statistics over a few images (training streams through a DataLoader).
+    Fewer than ``n`` when the split holds fewer.
+
+    Example::
+
+        images = first_images("synthetic", "washer", 8)       # (8, 3, H, W)
+    """
+    dataset = load_dataset(source, category, split, profile)
+    return torch.stack([dataset[i]["image"] for i in range(min(n, len(dataset)))])
+
+
 __all__ = ["DatasetError", "ImageReadError", "MVTEC_AD_CATEGORIES", "MVTecDataset", "REAL_DATASETS", "dataset_root",
-           "list_categories", "load_dataset",
+           "first_images", "list_categories", "load_dataset",
            "read_image", "read_mask"]

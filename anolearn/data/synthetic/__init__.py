@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from .catalog import CATEGORIES, OBJECTS, TEXTURES, CategoryInfo
 from .render import DefectSample, render_defective, render_normal, render_pair
+from .silhouettes import silhouettes
 from .writer import FORMAT_VERSION, default_root, ensure_synthetic, image_rng, write_category
 
 __all__ = [
     "CATEGORIES", "TEXTURES", "OBJECTS", "CategoryInfo",
-    "render_normal", "render_defective", "render_pair", "DefectSample",
+    "render_normal", "render_defective", "render_pair", "DefectSample", "silhouettes",
     "write_category", "ensure_synthetic", "default_root", "image_rng", "FORMAT_VERSION",
 ]
