@@ -34,6 +34,7 @@ CASES = {
     "anoseg_segmenter": ("anoseg", {**ANOSEG, "image_score": "gan"}, 2),  # in the first stage
     "anoseg_between": ("anoseg", {**ANOSEG, "image_score": "gan"}, 3),  # the first stage just finished
     "anoseg_detector": ("anoseg", {**ANOSEG, "image_score": "gan", "detector_steps": 3}, 4),  # in the second
+    "anoseg_pretrained": ("anoseg", {**ANOSEG, "encoder": "efficientnet_lite0"}, 1),  # frozen weights not saved
     "cutpaste": ("cutpaste", {**CUTPASTE, "steps": 5, "optimizer": "sgd", "lr": 0.01}, 2),
     "cutswap": ("cutswap", {**CUTPASTE, "steps": 4, "forger_options": FAST_SWAP}, 2),
 }

@@ -35,6 +35,7 @@ again restores it without a step (the command line deletes it once ``model.pt`` 
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -232,14 +233,7 @@ class Training:
                                               f"start.") from err
             self.stages = dict(self.saved["stages"])
 
-    @property
-    def resumed(self) -> str | None:
-        """Where this fit resumed, e.g. ``"step 120 of 1000"`` (None for a fresh training)."""
-        return progress_summary(self.saved) if self.saved else None
-
     def _check(self, saved: dict) -> None:
-        import json
-
         mine = {"method": self.method.name, "config": self.method.config(), "data": self.data,
                 "device": self.device.type}
         plain = json.loads(json.dumps(mine, default=str))  # tuples as lists, as in the file
