@@ -43,7 +43,9 @@ cdn_stub = printf '%s\n' "// Not installed (no npm when the book was built): loa
 	"  document.head.appendChild(s); })();" > $(1)
 
 # The chapters the book renders: the notebooks listed in _toc.yml. A notebook in book/ that is not
-# (yet) in the table of contents is neither executed nor rendered.
+# (yet) in the table of contents is neither executed nor rendered. The student assignments in
+# _toc.yml are not in book/, so they are never executed here: they are rendered unsolved, as
+# handed out (the instructor versions are run by `make assignments`).
 TOC_FILES = $(shell sed -n 's/^[[:space:]-]*file:[[:space:]]*\([^[:space:]#]*\).*/\1/p' _toc.yml)
 TOC_NOTEBOOKS = $(filter $(wildcard book/*.ipynb),$(patsubst %.ipynb.ipynb,%.ipynb,$(addsuffix .ipynb,$(TOC_FILES))))
 
@@ -116,6 +118,7 @@ unit: env
 notebooks: data book-assets
 	rm -rf executed_book && mkdir -p executed_book
 	cp -r _config.yml _toc.yml book $(VENDOR) executed_book/
+	mkdir -p executed_book/assignments && cp -r assignments/student executed_book/assignments/
 	@# Chapters show the committed benchmark tables; they look for them in ../benchmarks/results.
 	mkdir -p executed_book/benchmarks && cp -r benchmarks/results executed_book/benchmarks/
 	sed -i 's/^\(\s*execute_notebooks:\).*/\1 "off"/' executed_book/_config.yml

@@ -22,7 +22,8 @@ The package, roughly in the order the book uses it:
 """
 from .config import get_profile
 from .device import describe_device, get_device
-from .seed import make_generator, seed_everything
+from .seed import make_generator, run_seed, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "describe_device", "get_device", "get_profile", "make_generator", "seed_everything"]
+__all__ = ["__version__", "describe_device", "get_device", "get_profile", "make_generator", "run_seed",
+           "seed_everything"]

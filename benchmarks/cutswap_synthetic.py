@@ -6,7 +6,8 @@ cross-entropy on {normal, forged}, Gaussian density of normal embeddings at test
 maps); only the negatives differ: CutPaste rectangles (``"cutpaste"``) or CutSwap's
 saliency-guided patch swaps (``"cutswap"``). Each run uses the profile's schedule
 (``profile.schedule("cutpaste")`` / ``("cutswap")``: the same encoder, steps, batch size and
-optimiser), the same seed and the same normal training images. Test metrics: image AUROC from
+optimiser) and the same normal training images; each (method, category) run has its own seed,
+``run_seed(seed, method, category)``, as on the command line. Test metrics: image AUROC from
 the image-level density, pixel AUROC, pixel AP and AUPRO (to FPR 0.3) from the patch-level maps,
 at the profile's working resolution. Training time is wall-clock on this machine (shared cores
 make it noisy) and includes the CutSwap saliency cache and the density fits.
@@ -45,7 +46,7 @@ from anolearn.data import list_categories, load_dataset
 from anolearn.device import describe_device, get_device
 from anolearn.methods import create_method, evaluate
 from anolearn.metrics import to_markdown
-from anolearn.seed import seed_everything
+from anolearn.seed import run_seed, seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cutswap_synthetic"
 METRICS = ["image_auroc", "pixel_auroc", "pixel_ap", "aupro"]
@@ -59,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", default=None,
                    help="comma-separated training budgets in steps, each run for every method, e.g. 250,1000 "
                         "(default: the profile's schedule)")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: the profile's)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="experiment seed (default: the profile's); each run is seeded with "
+                        "anolearn.seed.run_seed(seed, method, category), as on the command line")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the book's CPU budget)")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--from-csv", action="store_true",
@@ -81,12 +84,12 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         for steps in budgets:
             for item in args.methods.split(","):
                 name, _, forger = item.partition(":")
-                settings = {**profile.schedule(name), "seed": seed}
+                settings = {**profile.schedule(name), "seed": run_seed(seed, name, category)}
                 if forger:
                     settings["forger"] = forger
                 if steps is not None:
                     settings["steps"] = steps
-                seed_everything(seed)
+                seed_everything(settings["seed"])
                 method = create_method(name, **settings).to(device)
                 start = time.perf_counter()
                 method.fit(train, progress=False)
@@ -167,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     schedules = {name.partition(":")[0]: profile.schedule(name.partition(":")[0]) for name in args.methods.split(",")}
     header = [
         "# CutPaste vs CutSwap on the synthetic dataset", "",
-        "Same model, same training budget, same seed; only the negatives differ. Image AUROC from the "
+        "Same model, same training budget; only the negatives differ (each method and category with its own seed, "
+        "anolearn.seed.run_seed). Image AUROC from the "
         "image-level Gaussian density, pixel metrics from the patch-level maps, at the profile's resolution.", "",
         f"- command: `ANOLEARN_PROFILE={profile.name} {command}`",
         f"- profile: {profile.name} ({profile.image_size} x {profile.image_size} px, {profile.n_train} training "

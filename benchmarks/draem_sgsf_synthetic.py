@@ -50,7 +50,7 @@ from anolearn.data.synthetic import CATEGORIES
 from anolearn.device import describe_device, get_device
 from anolearn.methods import DRAEM, SGSF, evaluate, predict_dataset
 from anolearn.metrics import to_markdown
-from anolearn.seed import seed_everything
+from anolearn.seed import run_seed, seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results" / "draem_sgsf_synthetic"
 METRICS = ["image_auroc", "pixel_auroc", "pixel_ap", "aupro"]
@@ -67,7 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--categories", default=None, help="comma-separated (default: every category)")
     p.add_argument("--variants", default="draem,sgsf", help=f"comma-separated from {list(VARIANTS)}")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: the profile's)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="experiment seed (default: the profile's); each run is seeded with "
+                        "anolearn.seed.run_seed(seed, method, category), as on the command line")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the book's CPU budget)")
     p.add_argument("--rows", default=None, help="append every result row to this CSV as it is computed")
     p.add_argument("--merge", nargs="+", default=None, help="build the tables from these row CSVs (no training)")
@@ -81,8 +83,9 @@ def kind(category: str) -> str:
     return getattr(info, "kind", None) or (info.get("kind") if isinstance(info, dict) else "n/a")
 
 
-def train_and_score(variant: str, train, test, profile, seed: int, device) -> list[dict]:
+def train_and_score(variant: str, category: str, train, test, profile, seed: int, device) -> list[dict]:
     method_name, extra = VARIANTS[variant]
+    seed = run_seed(seed, method_name, category)  # the command line's seed; a method's variants share it
     settings = {**profile.schedule(method_name), **extra, "seed": seed}
     seed_everything(seed)
     method = (DRAEM if method_name == "draem" else SGSF)(**settings).to(device)
@@ -119,7 +122,7 @@ def run(args) -> pd.DataFrame:
         train = load_dataset(profile.dataset, category, "train", profile)
         test = load_dataset(profile.dataset, category, "test", profile)
         for variant in variants:
-            for row in train_and_score(variant, train, test, profile, seed, device):
+            for row in train_and_score(variant, category, train, test, profile, seed, device):
                 row = {"category": category, "kind": kind(category), **row, "load": os.getloadavg()[0]}
                 rows.append(row)
                 print(f"{category:>8} {row['variant']:>13}: " + ", ".join(f"{m} {row[m]:.3f}" for m in METRICS)

@@ -51,7 +51,7 @@ from anolearn.data import list_categories, load_dataset
 from anolearn.device import describe_device, get_device
 from anolearn.methods import RIAD, SSM, evaluate, official_image_scores, predict_dataset
 from anolearn.metrics import compute_metrics, image_auroc, to_markdown
-from anolearn.seed import seed_everything
+from anolearn.seed import run_seed, seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = ["image_auroc", "image_auroc_max", "image_auroc_official", "pixel_auroc", "aupro", "image_auroc_t1",
@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--categories", default=None, help="comma-separated (default: every synthetic category)")
     p.add_argument("--methods", default="riad,ssm", help="comma-separated subset of riad,ssm")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: the profile's)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="experiment seed (default: the profile's); each run is seeded with "
+                        "anolearn.seed.run_seed(seed, method, category), as on the command line")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     return p.parse_args(argv)
@@ -72,6 +74,7 @@ def run_one(name: str, category: str, profile, seed: int, device, progress: bool
     train = load_dataset("synthetic", category, "train", profile=profile)
     test = load_dataset("synthetic", category, "test", profile=profile)
     cls = RIAD if name == "riad" else SSM
+    seed = run_seed(seed, name, category)  # the command line's seed for this (method, category)
     seed_everything(seed)
     method = cls(seed=seed, **profile.schedule(name)).to(device)
     start = time.perf_counter()

@@ -152,7 +152,8 @@ def test_rerun_with_more_methods_extends_the_grid(mvtec_root, tmp_path, capsys, 
 def test_profile_seed_reaches_the_methods():
     from anolearn.cli.commands import method_settings
     from anolearn.config import get_profile
+    from anolearn.seed import run_seed
 
-    assert method_settings("cutpaste", get_profile(seed=3))["seed"] == 3
-    assert "seed" not in method_settings("cutpaste", get_profile(seed=0))  # the default: settings stay short
-    assert method_settings("cutpaste", get_profile(seed=3), {"seed": 7})["seed"] == 7
+    # each (method, category) run gets its own seed, derived from the profile's (tests/test_seed.py)
+    assert method_settings("cutpaste", get_profile(seed=3), category="a")["seed"] == run_seed(3, "cutpaste", "a")
+    assert method_settings("cutpaste", get_profile(seed=3), {"seed": 7}, category="a")["seed"] == 7

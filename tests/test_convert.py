@@ -255,10 +255,10 @@ def test_parallel_conversion_matches_serial(tmp_path):
     for i in range(60):
         src = tmp_path / "src" / f"{i}.bmp"
         _image(src, size=(8, 8), fmt="BMP")
-        jobs.append(("png", str(src), str(tmp_path / "dst" / f"{i}.png")))
+        jobs.append(("png", str(src), str(tmp_path / "dst" / f"{i}.png"), 0))
     (tmp_path / "dst").mkdir()
     cv._run_jobs(jobs, workers=2, desc="test", progress=False)
-    for kind, src, dst in jobs:
+    for kind, src, dst, _ in jobs:
         assert np.array_equal(np.asarray(Image.open(dst)), np.asarray(Image.open(src)))
 
 

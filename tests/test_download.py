@@ -7,6 +7,7 @@ Nothing here touches any other network address.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import http.server
 import io
@@ -16,7 +17,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from anolearn.data import download as dl
 from anolearn.data.download import (
@@ -420,3 +423,112 @@ def test_fetch_btad_script_reports_errors(server, tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert err.startswith("error: Checksum mismatch for btad.zip") and "expected MD5 " + "0" * 32 in err
     assert not (tmp_path / "btad").exists() and not (tmp_path / "btad_raw").exists()
+
+
+# ----------------------------------------------------------------------------- KolektorSDD
+def _jpeg(rng, size=(20, 50)) -> bytes:
+    """A grayscale JPEG of random pixels, ``size = (width, height)`` (KolektorSDD's parts are tall)."""
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8), mode="L").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _label(defect: bool, size=(20, 50)) -> bytes:
+    """A label BMP: zero, or a small crack of value 1 (non-zero pixels mark the defect)."""
+    arr = np.zeros((size[1], size[0]), np.uint8)
+    if defect:
+        arr[20:30, 8:12] = 1
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="L").save(buf, format="BMP")
+    return buf.getvalue()
+
+
+def fake_kolektorsdd() -> dict[str, bytes]:
+    """Items kos01, kos02 (training items), kos36, kos37 (test items), kos26 = a copy of kos01, and
+    kos37's Part2 = a copy of its Part1: the kinds of duplicates public copies hold."""
+    rng = np.random.default_rng(0)
+    defective = {(2, 1), (36, 0)}
+    members = {}
+    for item in (1, 2, 36, 37):
+        for part in range(3):
+            members[f"KolektorSDD/kos{item:02d}/Part{part}.jpg"] = _jpeg(rng)
+            members[f"KolektorSDD/kos{item:02d}/Part{part}_label.bmp"] = _label((item, part) in defective)
+    for part in range(3):
+        for kind in (".jpg", "_label.bmp"):
+            members[f"KolektorSDD/kos26/Part{part}{kind}"] = members[f"KolektorSDD/kos01/Part{part}{kind}"]
+    members["KolektorSDD/kos37/Part2.jpg"] = members["KolektorSDD/kos37/Part1.jpg"]
+    return members
+
+
+def test_fetch_kolektorsdd_script(server, tmp_path, monkeypatch, capsys):
+    script = load_script("fetch_kolektorsdd")
+    info = info_for(server, "KolektorSDD.zip", make_zip(fake_kolektorsdd()), licence=dl.KOLEKTORSDD.licence)
+    monkeypatch.setattr(script, "KOLEKTORSDD", info)
+    root = tmp_path / "kolektorsdd"
+    argv = ["--root", str(root), "--long-side", "25", "--workers", "1", "--no-progress"]
+    assert script.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "licence CC BY-NC-SA 4.0" in out and "Left out 4 duplicate parts" in out
+    assert "kos26/Part0.jpg (same pixels as KolektorSDD/kos01/Part0.jpg)" in out
+    assert "kos37/Part2.jpg (same pixels as KolektorSDD/kos37/Part1.jpg)" in out
+
+    category = root / "commutator"
+    listing = {p.relative_to(category).as_posix() for p in category.rglob("*.png")}
+    assert listing == {*(f"train/good/{i:03d}.png" for i in range(5)), *(f"test/good/{i:03d}.png" for i in range(4)),
+                       "test/defect/000.png", "test/defect/001.png",
+                       "ground_truth/defect/000_mask.png", "ground_truth/defect/001_mask.png"}
+    # The split follows the items; files are numbered item by item, part by part.
+    sources = {row["file"]: row["source"] for row in csv.DictReader(open(category / "source_files.csv"))}
+    assert sources["train/good/004.png"].endswith("kos02/Part2.jpg")
+    assert sources["test/good/000.png"].endswith("kos36/Part1.jpg")
+    assert sources["test/defect/000.png"].endswith("kos02/Part1.jpg")
+    assert sources["ground_truth/defect/001_mask.png"].endswith("kos36/Part0_label.bmp")
+    image = Image.open(category / "test/defect/001.png")
+    mask = np.asarray(Image.open(category / "ground_truth/defect/001_mask.png"))
+    assert image.mode == "L" and image.size == (10, 25)  # long side 50 -> 25, aspect ratio kept
+    assert mask.shape == (25, 10) and set(np.unique(mask)) == {0, 255}
+
+    # The converted folder is what `--data kolektorsdd:commutator` reads.
+    monkeypatch.setenv("ANOLEARN_DATA", str(tmp_path))
+    from anolearn.data import load_dataset
+
+    from anolearn.cli.spec import parse_data
+    from anolearn.config import get_profile
+
+    test = load_dataset("kolektorsdd", "commutator", "test")
+    assert len(test) == 6 and sorted(set(test.defects)) == ["defect", "good"]
+    assert parse_data("kolektorsdd:commutator", get_profile()).categories == ("commutator",)
+
+    # A second run downloads and converts nothing.
+    assert script.main(argv) == 0
+    assert "already converted" in capsys.readouterr().out and len(server.requests) == 1
+
+
+def test_fetch_kolektorsdd_refuses_a_wrong_archive(server, tmp_path, monkeypatch, capsys):
+    script = load_script("fetch_kolektorsdd")
+    info = info_for(server, "KolektorSDD.zip", make_zip(fake_kolektorsdd()), sha256="0" * 64)
+    monkeypatch.setattr(script, "KOLEKTORSDD", info)
+    assert script.main(["--root", str(tmp_path / "kolektorsdd"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Checksum mismatch for KolektorSDD.zip") and err.count("\n") == 1
+    assert not (tmp_path / "kolektorsdd").exists() and not (tmp_path / "kolektorsdd_raw").exists()
+
+
+def test_fetch_kolektorsdd_names_a_part_without_label(server, tmp_path, monkeypatch, capsys):
+    script = load_script("fetch_kolektorsdd")
+    members = {k: v for k, v in fake_kolektorsdd().items() if k != "KolektorSDD/kos02/Part0_label.bmp"}
+    monkeypatch.setattr(script, "KOLEKTORSDD", info_for(server, "KolektorSDD.zip", make_zip(members)))
+    assert script.main(["--root", str(tmp_path / "kolektorsdd"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "kos02/Part0.jpg has no label image Part0_label.bmp" in err
+    assert not (tmp_path / "kolektorsdd" / "commutator").exists()  # nothing half-converted
+
+
+def test_fetch_kolektorsdd_refuses_another_size_over_a_finished_conversion(server, tmp_path, monkeypatch, capsys):
+    script = load_script("fetch_kolektorsdd")
+    monkeypatch.setattr(script, "KOLEKTORSDD", info_for(server, "KolektorSDD.zip", make_zip(fake_kolektorsdd())))
+    root = str(tmp_path / "kolektorsdd")
+    assert script.main(["--root", root, "--long-side", "25", "--no-progress"]) == 0
+    assert script.main(["--root", root, "--long-side", "0", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "was converted with a long side of 25 px, not original; delete it to convert again" in err

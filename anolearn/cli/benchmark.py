@@ -23,6 +23,9 @@ stop the grid: it gets a row with its ``error`` message, the other cells go on, 
 rerun of the command retries it. ``merge`` writes only into a new folder or one it wrote
 before, never into one of its shards (which would then no longer resume) or a folder of
 other files.
+
+Each cell is seeded with :func:`~anolearn.seed.run_seed` ``(seed, method, category)``, so it
+gives the same numbers whether it runs alone (``train``), in any shard, or in any order.
 """
 from __future__ import annotations
 
@@ -149,7 +152,7 @@ def run_benchmark(methods: list[str], data: str, out: str, profile: Profile | No
                    "profile": profile.name, "image_size": profile.image_size, "seed": profile.seed, "finished": now(),
                    "error": _one_line(err)}
             log(f"    failed: {row['error']}")
-        row["settings"] = json.dumps(method_settings(method, profile, settings), default=str)
+        row["settings"] = json.dumps(method_settings(method, profile, settings, category), default=str)
         append_rows(results, [row])
     table = load_results(results, plan)
     if not table.empty:

@@ -29,7 +29,7 @@ from ..methods.evaluate import predict_dataset
 from ..methods.settings import signature_of
 from ..methods.training import CHECKPOINT_EVERY, TrainingCheckpointError, progress_summary, read_training_checkpoint
 from ..metrics import aupro, image_auroc, pixel_ap, pixel_auroc
-from ..seed import seed_everything
+from ..seed import run_seed, seed_everything
 from .measure import PeakMemory, Timer
 from .runs import RunDir, append_rows, now, read_rows, write_json
 from .spec import CliError, DataSpec, check_methods, check_settings, parse_data, parse_device
@@ -41,13 +41,15 @@ RESULT_COLUMNS = ("method", "data", "category", "profile", "image_size", "seed",
                   "notes")
 
 
-def method_settings(method: str, profile: Profile, overrides: dict | None = None) -> dict:
-    """Constructor settings of ``method``: the profile's schedule, then ``overrides`` (``--set``).
+def method_settings(method: str, profile: Profile, overrides: dict | None = None, category: str | None = None) -> dict:
+    """Constructor settings of ``method`` on ``category``: the profile's schedule, then ``overrides`` (``--set``).
 
-    A method that draws its own random numbers takes a ``seed`` argument; the profile's seed is
-    passed to it (so that ``get_profile(seed=1)`` really changes the run), unless the schedule
-    or ``--set seed=...`` names one. It is written into the settings only when it differs from
-    the method's default, so the settings of a default run stay as short as the schedule.
+    A method that draws its own random numbers takes a ``seed`` argument. Unless the schedule or
+    ``--set seed=...`` names one, it gets the seed of this (method, category) run,
+    :func:`~anolearn.seed.run_seed` ``(profile.seed, method, category)``: the same wherever the
+    run is trained (alone, in any cell of a benchmark grid, or in a chapter), and another one
+    for every profile seed (``get_profile(seed=1)``). Without a ``category`` (only to check the
+    settings of a method) the seed is left out.
     """
     import inspect
 
@@ -55,8 +57,8 @@ def method_settings(method: str, profile: Profile, overrides: dict | None = None
 
     settings = {**profile.schedule(method), **(overrides or {})}
     parameter = inspect.signature(METHODS[method]).parameters.get("seed") if method in METHODS else None
-    if parameter is not None and "seed" not in settings and parameter.default != profile.seed:
-        settings["seed"] = profile.seed
+    if parameter is not None and "seed" not in settings and category is not None:
+        settings["seed"] = run_seed(profile.seed, method, category)
     return settings
 
 
@@ -126,7 +128,8 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
     check_methods([method])
     spec = data if isinstance(data, DataSpec) else parse_data(data, profile)
     category = category if category is not None else spec.categories[0]
-    settings = check_settings(method, method_settings(method, profile, overrides))
+    name = category if category is not None else Path(spec.source).name  # a category folder given itself
+    settings = check_settings(method, method_settings(method, profile, overrides, name))
     device = parse_device(device)
     run = RunDir(out)
     identity = {"method": method, "data": spec.source, "category": category, "profile": profile.name,
@@ -141,7 +144,8 @@ def train(method: str, data: str | DataSpec, out: str, profile: Profile | None =
     if check_test:
         _read_every_sample(_load(spec, category, "test", profile, cache=False), f"{spec.label(category)} test",
                            progress)
-    seed_everything(profile.seed)
+    # The global generators too (for any draw a method does not take from its own generator).
+    seed_everything(settings.get("seed", run_seed(profile.seed, method, name)))
     try:
         model = create_method(method, **settings)
     except (TypeError, ValueError) as err:  # a combination of settings the method itself refuses
