@@ -1,4 +1,4 @@
-"""One switch for the whole book: the quick and the full profile.
+"""One switch for the whole book: the quick, standard and full profiles.
 
 Every chapter, benchmark and command reads its sizes and schedules from
 :func:`get_profile`, and nothing else decides them. The switch is the environment
@@ -6,6 +6,8 @@ variable ``ANOLEARN_PROFILE``:
 
 * ``quick`` (default): small images, few of them, short schedules, so that each
   chapter runs in at most about 3 minutes on a 2-core CPU without a GPU.
+* ``standard``: the same images, each method trained so that it works on a laptop CPU (a few
+  minutes per method and category); the default of ``python -m anolearn train`` and ``benchmark``.
 * ``full``: the papers' settings (256 x 256 images, long schedules), meant for a GPU.
 
 A second variable, ``ANOLEARN_DATASET``, picks the data every chapter uses: ``synthetic``
@@ -41,7 +43,7 @@ class Profile:
     """Sizes and schedules shared by every chapter.
 
     Attributes:
-        name: ``"quick"`` or ``"full"``.
+        name: ``"quick"``, ``"standard"`` or ``"full"``.
         image_size: working resolution (square) at which methods train and are evaluated.
         synthetic_size: resolution at which the built-in synthetic dataset is written.
         n_train: normal training images per synthetic category.
@@ -79,7 +81,8 @@ class Profile:
         return dict(self.schedules.get(method, {}))
 
 
-# The two profiles. Quick: every chapter in <= 3 CPU minutes. Full: the papers' scale.
+# The three profiles. Quick: every chapter in <= 3 CPU minutes. Standard: every method learns on a laptop
+# CPU. Full: the papers' scale.
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
@@ -124,6 +127,19 @@ PROFILES: dict[str, Profile] = {
                      "train_crop": 64},
         },
     ),
+    # Standard: the same images as quick, trained so that every method learns on a laptop CPU (at most about
+    # 4 minutes of training per method and category on 2 cores; measured seconds are in
+    # benchmarks/results/standard_timing.md). What differs from quick, and why:
+    # * whole 128 px images (DRAEM, SGSF, CutPaste, CutSwap, AnoSeg) instead of 64 px crops: a network trained
+    #   on crops but run on whole images has never seen the image border and lights it up;
+    # * where crops stay (RIAD, SSM: their masked passes make whole images slow), the test image is padded by
+    #   mirroring (pad=16) so that every pixel has the context it had in training;
+    # * reflect padding inside DRAEM's and SGSF's convolutions (zero padding draws a frame on the map);
+    # * a frozen ImageNet EfficientNet-Lite0 (the one chapter 5's feature_knn uses) as the encoder of
+    #   CutPaste, CutSwap and AnoSeg: from scratch, 250 steps cannot learn features that separate subtle
+    #   forgeries; the heads on top are still trained from scratch with the papers' losses;
+    # * AnoSeg's decoder upsamples by resize + convolution (transposed convolutions drew a checkerboard)
+    #   and its forgeries may fall anywhere (centred ones taught the coordinate channels a central blob).
     "standard": Profile(
         name="standard",
         image_size=128,
@@ -135,20 +151,26 @@ PROFILES: dict[str, Profile] = {
         synthetic_name="quick",
         schedules={
             "feature_knn": {"k": 1, "layers": (2, 4, 10), "sigma": 2.0, "max_bank": 16384},
-            "anoseg": {"steps": 400, "batch_size": 8, "input_size": 128, "width": 0.125, "bottleneck": 16,
+            # 128 px input with a 16 x 16 bottleneck (quick: 64 px, 8 x 8), 300 steps of 8.
+            "anoseg": {"steps": 300, "batch_size": 8, "input_size": 128, "width": 0.125, "bottleneck": 16,
                        "lr": 2e-4, "detector_steps": 100, "score_sigma": 4.0, "log_every": 10, "up_mode": "resize",
                        "placement": "anywhere", "encoder": "efficientnet_lite0"},
+            # Frozen encoder, so a 10x smaller lr than quick and 60 steps suffice; patches at stride 8 (quick: 16).
             "cutpaste": {"forger": "cutpaste", "encoder": "efficientnet_lite0", "head": (128,), "steps": 60,
                          "batch_size": 16, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "train_crop": None,
                          "patch_size": 32, "patch_stride": 8, "patch_sigma": 8.0},
             "cutswap": {"forger": "cutswap", "encoder": "efficientnet_lite0", "head": (128,), "steps": 60,
                         "batch_size": 16, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "train_crop": None,
                         "patch_size": 32, "patch_stride": 8, "patch_sigma": 8.0},
-            "riad": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 250, "batch_size": 8, "train_crop": None,
+            # 64 px crops as in quick but 800 steps (quick: 300) and mirrored padding at test time; K = {2, 4, 8}
+            # (quick adds 16: 16 px cells on a 64 px crop leave a 4 x 4 grid, too coarse to inpaint).
+            "riad": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 800, "batch_size": 8, "train_crop": 64,
                      "pad": 16, "lr": 1e-3, "lr_milestones": (0.8,), "sigma": 7.0},
-            "ssm": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 200, "batch_size": 8, "train_crop": None,
+            # As RIAD; 450 steps because each SSM step also trains the mask branch.
+            "ssm": {"ks": (2, 4, 8), "base_width": 8, "depth": 4, "steps": 450, "batch_size": 8, "train_crop": 64,
                     "pad": 16, "lr": 1e-3, "lr_milestones": (0.8,), "refine_steps": 2, "ratio": 0.8, "sigma": 7.0,
                     "val_fraction": 0.1},
+            # Whole images with reflect padding, 250 steps (quick: 64 px crops, zero padding, 200 steps).
             "draem": {"rec_width": 8, "rec_depth": 4, "seg_width": 8, "seg_depth": 5, "epochs": None, "steps": 250,
                       "batch_size": 8, "lr": 1e-3, "lr_milestones": (0.8,), "lr_gamma": 0.2, "input_size": None,
                       "train_crop": None, "score_filter": 11, "conv_padding": "reflect"},
