@@ -1,4 +1,4 @@
-"""Figures the chapters share: image grids, mask outlines, anomaly-map overlays, bar charts.
+"""Figures the chapters share: image grids, mask outlines, anomaly-map overlays, defect galleries, bar charts.
 
 All functions take tensors in the library's conventions (images ``(3, H, W)`` or
 ``(B, 3, H, W)`` in [0, 1], masks and maps ``(H, W)``) and return the matplotlib figure, so a
@@ -62,6 +62,40 @@ def image_grid(images: Sequence, titles: Sequence[str] | None = None, masks: Seq
              None if titles is None else titles[i])
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def defect_gallery(dataset, predictions: dict, title: str | None = None, size: float = 1.7):
+    """One example of each defect type and one normal image: the image, its ground truth and the
+    anomaly map over the image, in three rows; returns the figure.
+
+    The example of each type is its first image in ``dataset``. All maps share one colour scale
+    (from the 1st to the 99.5th percentile of the shown maps), so a normal image looks as hot or as
+    cold as the method really makes it, not stretched to its own range.
+
+    Args:
+        dataset: a test split (items with ``image``, ``mask``; ``dataset.defects`` names each item's type).
+        predictions: :func:`anolearn.methods.predict_dataset` output for ``dataset`` (``maps`` ``(N, H, W)``).
+    """
+    defects = list(dataset.defects)
+    kinds = sorted(set(defects) - {"good"}) + (["good"] if "good" in defects else [])
+    picks = [defects.index(k) for k in kinds]
+    maps = torch.as_tensor(predictions["maps"])[picks].float()  # (K, H, W)
+    vmin, vmax = np.percentile(maps.numpy(), [1.0, 99.5])
+    fig, axes = plt.subplots(3, len(picks), figsize=(size * len(picks), size * 3 + (0.5 if title else 0.2)),
+                             squeeze=False)
+    for j, (i, kind) in enumerate(zip(picks, kinds)):
+        item = dataset[i]
+        draw(axes[0, j], item["image"], title=kind)
+        axes[1, j].imshow(np.asarray(item["mask"].squeeze().cpu()), cmap="gray", vmin=0, vmax=1)
+        axes[1, j].axis("off")
+        draw(axes[2, j], item["image"], heat=maps[j], vmin=vmin, vmax=vmax)
+    for row, label in enumerate(("image", "ground truth", "map")):
+        axes[row, 0].text(-0.08, 0.5, label, transform=axes[row, 0].transAxes, rotation=90, ha="right",
+                          va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
