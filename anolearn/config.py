@@ -135,9 +135,10 @@ PROFILES: dict[str, Profile] = {
     # * where crops stay (RIAD, SSM: their masked passes make whole images slow), the test image is padded by
     #   mirroring (pad=16) so that every pixel has the context it had in training;
     # * reflect padding inside DRAEM's and SGSF's convolutions (zero padding draws a frame on the map);
-    # * a frozen ImageNet EfficientNet-Lite0 (the one chapter 5's feature_knn uses) as the encoder of
-    #   CutPaste, CutSwap and AnoSeg: from scratch, 250 steps cannot learn features that separate subtle
-    #   forgeries; the heads on top are still trained from scratch with the papers' losses;
+    # * an ImageNet-pretrained EfficientNet-Lite0 (the backbone of feature_knn) as the encoder: fine-tuned
+    #   in CutPaste and CutSwap (the CutPaste paper's pretrained variant), frozen in AnoSeg (its decoders and
+    #   discriminator learn from scratch with the paper's losses); from scratch, a few hundred steps cannot
+    #   learn features that separate subtle forgeries from normal texture;
     # * AnoSeg's decoder upsamples by resize + convolution (transposed convolutions drew a checkerboard)
     #   and its forgeries may fall anywhere (centred ones taught the coordinate channels a central blob).
     "standard": Profile(
@@ -155,7 +156,8 @@ PROFILES: dict[str, Profile] = {
             "anoseg": {"steps": 300, "batch_size": 8, "input_size": 128, "width": 0.125, "bottleneck": 16,
                        "lr": 2e-4, "detector_steps": 100, "score_sigma": 4.0, "log_every": 10, "up_mode": "resize",
                        "placement": "anywhere", "encoder": "efficientnet_lite0"},
-            # Frozen encoder, so a 10x smaller lr than quick and 60 steps suffice; patches at stride 8 (quick: 16).
+            # A pretrained encoder, fine-tuned: a 10x smaller lr than quick (not to wash out its ImageNet
+            # features) and 60 steps of 16 whole images suffice; patches at stride 8 (quick: 16).
             "cutpaste": {"forger": "cutpaste", "encoder": "efficientnet_lite0", "head": (128,), "steps": 60,
                          "batch_size": 16, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "train_crop": None,
                          "patch_size": 32, "patch_stride": 8, "patch_sigma": 8.0},

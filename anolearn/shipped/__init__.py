@@ -117,3 +117,24 @@ def load_shipped(method: str, category: str, train=None, device: str | torch.dev
         model.prepare(images, progress=False)
     model.eval()
     return model
+
+
+def evaluate_shipped(method: str, category: str, device: str | torch.device = "cpu"):
+    """Load a shipped model and score it on its category's synthetic test split (the standard
+    profile's images, written on first use like every synthetic dataset).
+
+    Returns:
+        ``(model, test_set, predictions, metrics)``: predictions from
+        :func:`anolearn.methods.predict_dataset`, metrics from :func:`anolearn.methods.evaluate`.
+    """
+    from ..config import get_profile
+    from ..data import load_dataset
+    from ..methods import evaluate, predict_dataset
+
+    standard = get_profile("standard", dataset="synthetic")
+    entry = shipped_entry(method, category)
+    train = load_dataset("synthetic", category, "train", standard) if entry.get("rebuild") else None
+    model = load_shipped(method, category, train, device)
+    test = load_dataset("synthetic", category, "test", standard)
+    predictions = predict_dataset(model, test, progress=False)
+    return model, test, predictions, evaluate(model, test, progress=False, predictions=predictions)
