@@ -31,8 +31,10 @@ from anolearn.data import load_dataset  # noqa: E402
 from anolearn.methods import evaluate  # noqa: E402
 from anolearn.shipped import HERE, MANIFEST, compact_state, load_shipped, manifest, sha256  # noqa: E402
 
-#: (method, category) pairs that ship: one demo category per chapter.
-MODELS = [("anoseg", "capsule"), ("draem", "capsule"), ("sgsf", "capsule"), ("riad", "hexnut"), ("ssm", "hexnut")]
+#: (method, category) pairs that ship: per chapter, the texture and the object it trains live
+#: (chapters 7 and 8: brick and capsule; chapters 10 and 11 train hexnut live).
+MODELS = [(m, c) for m in ("anoseg", "draem", "sgsf") for c in ("brick", "capsule")]
+MODELS += [(m, c) for m in ("riad", "ssm") for c in ("brick", "hexnut")]
 #: Buffers that are copies of the training images: left out, rebuilt on loading.
 REBUILD = {"sgsf": ("bank_images", "bank_features")}
 
