@@ -40,8 +40,8 @@ REBUILD = {"sgsf": ("bank_images", "bank_features")}
 
 
 def train_command(method: str, category: str, out: Path) -> list[str]:
-    return [sys.executable, "-m", "anolearn", "train", method, "--data", f"synthetic:{category}",
-            "--profile", "standard", "--out", str(out), "--no-progress"]
+    return [sys.executable, "-m", "anolearn", "train", "--method", method, "--data", f"synthetic:{category}",
+            "--profile", "standard", "--out", str(out), "--evaluate", "--no-progress"]
 
 
 def find_run(method: str, category: str, sources: list[Path]) -> Path | None:
@@ -56,6 +56,20 @@ def metrics(model, category: str) -> dict[str, float]:
     test = load_dataset("synthetic", category, "test", get_profile("standard"))
     row = evaluate(model, test, progress=False)
     return {k: round(float(row[k]), 4) for k in ("image_auroc", "pixel_auroc", "aupro")}
+
+
+def reference_metrics(run: Path, method: str, category: str) -> dict[str, float]:
+    """The float32 model's metrics: its row in the run's ``results.csv`` (a benchmark cell or a
+    ``train --evaluate`` run), else computed."""
+    import csv
+
+    rows = list(csv.DictReader(line for line in open(run / "results.csv") if not line.startswith("#"))) \
+        if (run / "results.csv").is_file() else []
+    if rows:
+        return {k: round(float(rows[-1][k]), 4) for k in ("image_auroc", "pixel_auroc", "aupro")}
+    from anolearn.methods import load_method
+
+    return metrics(load_method(run / "model.pt"), category)
 
 
 def main() -> None:
@@ -84,9 +98,7 @@ def main() -> None:
         file = f"{method}_{category}.pt"
         torch.save({**payload, "state": state}, HERE / file)
 
-        from anolearn.methods import load_method
-
-        reference = metrics(load_method(run / "model.pt"), category)
+        reference = reference_metrics(run, method, category)
         entry = {"file": file, "method": method, "category": category, "profile": "standard",
                  "command": " ".join(["python", *train_command(method, category, Path(f"runs/{method}"))[1:]]),
                  "train_seconds": info["train_seconds"], "machine": info["device"], "torch": info["torch"],
