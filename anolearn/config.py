@@ -127,9 +127,9 @@ PROFILES: dict[str, Profile] = {
                      "train_crop": 64},
         },
     ),
-    # Standard: the same images as quick, trained so that every method learns on a laptop CPU (at most about
-    # 4 minutes of training per method and category on 2 cores; measured seconds are in
-    # benchmarks/results/standard_timing.md). What differs from quick, and why:
+    # Standard: the same images as quick, each method's recipe for a laptop CPU (a few minutes of training per
+    # method and category; the seconds of every cell are in benchmarks/results/standard_suite/, measured under
+    # load, and benchmarks/standard_timing.py measures them on an idle machine). What differs from quick, and why:
     # * whole 128 px images (DRAEM, SGSF, CutPaste, CutSwap, AnoSeg) instead of 64 px crops: a network trained
     #   on crops but run on whole images has never seen the image border and lights it up;
     # * where crops stay (RIAD, SSM: their masked passes make whole images slow), the test image is padded by
