@@ -6,8 +6,8 @@ trained with the ``standard`` profile by the command recorded beside each of the
 built-in synthetic data, and then stored compactly by ``benchmarks/ship_models.py``:
 
 * floating-point weights in float16 where float32 would not fit in a few megabytes (``"float16"``
-  in the manifest; they are turned back into float32 on loading, which moves the scores in the
-  third or fourth decimal);
+  in the manifest; they are turned back into float32 on loading; the rounding moves the metrics
+  a little, by up to about 0.02 here: the manifest records them before and after);
 * tensors that are copies of the training images (SGSF's bank of normal images, ``rebuild``)
   are left out and recomputed on loading from the same training images.
 
