@@ -57,7 +57,7 @@ def shipped_entry(method: str, category: str) -> dict:
     if key not in models:
         have = ", ".join(sorted(models)) or "none"
         raise FileNotFoundError(f"No shipped {method} model for {category!r} (shipped: {have}); train one with "
-                                f"`python -m anolearn train {method} --data synthetic:{category} --out runs/{method}`.")
+                                f"`python -m anolearn train --method {method} --data synthetic:{category} --out runs/{method}`.")
     return models[key]
 
 
