@@ -15,10 +15,11 @@ precision, evaluates each on its test split, and writes what it measured to
 * peak GPU memory of training (torch's allocator peak, ``max_memory_allocated``);
 * inference images per second on the test split, and the four metrics of chapter 2.
 
-**The schedules are shortened**: ``--steps`` trained steps per method (default 200; the full
-profile trains thousands), AnoSeg's detection GAN ``steps // 2``. The default is our estimate
-of what fits in about 9 minutes on one recent GPU, not a measurement; whatever the GPU, the
-time budget below ends the command in time. Everything else is the full profile's (widths, batch
+**The schedules are shortened**: ``--steps`` trained steps per method (default 60; the full
+profile trains thousands), AnoSeg's detection GAN ``steps // 2``. The default comes from a
+measured run on one NVIDIA H200 (``benchmarks/results/gpu_check.md``): at 200 steps one category
+took about 8 minutes, so about 60 steps should fit both in 9 minutes (an estimate from those
+timings, not itself measured); whatever the GPU, the time budget below ends the command in time. Everything else is the full profile's (widths, batch
 sizes, learning rates, with their schedule milestones as fractions of the shortened run).
 So the metrics say that each method runs and learns something at 256 px, **not** what it
 reaches with the full profile; throughput and memory are those of the full profile's
@@ -75,7 +76,7 @@ from anolearn.metrics import to_markdown
 from anolearn.seed import seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu_check.md"
-DEFAULT_STEPS = 200
+DEFAULT_STEPS = 60
 NO_CUDA = ("error: no CUDA GPU is visible to torch here (torch.cuda.is_available() is False); run this check on a "
            "machine with an NVIDIA GPU, or add --smoke to test the script on the CPU.")
 
@@ -111,7 +112,7 @@ def first_texture_and_object() -> tuple[str, str]:
     return tuple(next(c for c, info in CATEGORIES.items() if info.kind == kind) for kind in ("texture", "object"))
 
 
-def make_plan(smoke: bool, steps: int, methods: list[str] | None) -> Plan:
+def make_plan(smoke: bool, steps: int, methods: list[str] | None, categories: list[str] | None = None) -> Plan:
     """The full profile on CUDA; with ``smoke``, the quick profile's networks at 64 px on the CPU."""
     if smoke:
         profile = get_profile("quick", image_size=64, synthetic_size=64, n_train=8, n_test_good=4, n_test_defect=4,
@@ -120,7 +121,8 @@ def make_plan(smoke: bool, steps: int, methods: list[str] | None) -> Plan:
     else:
         profile = get_profile("full")
         device = "cuda"
-    return Plan(profile, device, first_texture_and_object(), tuple(methods or sorted(METHODS)), steps, smoke)
+    return Plan(profile, device, tuple(categories or first_texture_and_object()), tuple(methods or sorted(METHODS)),
+                steps, smoke)
 
 
 def warm_up(device: str) -> None:
@@ -277,6 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"training steps per method (default {DEFAULT_STEPS})")
     p.add_argument("--methods", default=None, help="comma-separated subset (default: every registered method)")
+    p.add_argument("--categories", default=None,
+                   help="comma-separated synthetic categories (default: the first texture and the first object)")
     p.add_argument("--budget-min", type=float, default=8.5,
                    help="start no new cell once the command would run past this many minutes (default 8.5)")
     p.add_argument("--out", type=Path, default=None,
@@ -303,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown method {', '.join(unknown)}; available: {', '.join(sorted(METHODS))}.", file=sys.stderr)
         return 2
-    plan = make_plan(args.smoke, args.steps, methods)
+    categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+    unknown = [c for c in categories or [] if c not in CATEGORIES]
+    if unknown:
+        print(f"error: unknown synthetic category {', '.join(unknown)}; available: {', '.join(CATEGORIES)}.",
+              file=sys.stderr)
+        return 2
+    plan = make_plan(args.smoke, args.steps, methods, categories)
     given = sys.argv[1:] if argv is None else argv
     command = "python benchmarks/gpu_check.py" + (" " + shlex.join(given) if given else "")
     print(f"GPU check: {len(plan.methods)} methods x {len(plan.categories)} categories, {plan.profile.name} profile, "

@@ -67,3 +67,9 @@ def test_time_budget_leaves_cells_not_run(gpu_check, tmp_path, monkeypatch):
     assert "(0 of 4 cells finished)" in report
     for cell in ("raw_pixel on brick", "riad on brick", "raw_pixel on washer", "riad on washer"):
         assert f"- {cell}: not run: time budget" in report
+
+
+def test_unknown_category_is_refused_in_one_line(gpu_check, capsys):
+    assert gpu_check.main(["--smoke", "--categories", "brick,nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown synthetic category nope") and err.count("\n") == 1
