@@ -129,7 +129,7 @@ PROFILES: dict[str, Profile] = {
     ),
     # Standard: the same images as quick, each method's recipe for a laptop CPU (a few minutes of training per
     # method and category; the seconds of every cell are in benchmarks/results/standard_suite/, measured under
-    # load, and benchmarks/standard_timing.py measures them on an idle machine). What differs from quick, and why:
+    # load; benchmarks/results/standard_timing.md estimates them on an idle machine). What differs from quick, and why:
     # * whole 128 px images (DRAEM, SGSF, CutPaste, CutSwap, AnoSeg) instead of 64 px crops: a network trained
     #   on crops but run on whole images has never seen the image border and lights it up;
     # * where crops stay (RIAD, SSM: their masked passes make whole images slow), the test image is padded by
