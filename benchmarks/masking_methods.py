@@ -22,6 +22,7 @@ Examples::
 
     OMP_NUM_THREADS=1 python benchmarks/masking_methods.py                 # quick profile, all categories
     python benchmarks/masking_methods.py --categories brick,washer --no-write
+    OMP_NUM_THREADS=1 python benchmarks/masking_methods.py --jobs 2        # two cells at a time, one thread each
     ANOLEARN_PROFILE=full python benchmarks/masking_methods.py             # the papers' schedules (GPU)
 
 The table is printed and written to ``benchmarks/results/masking_methods.md`` and ``.csv`` (quick
@@ -65,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None,
                    help="experiment seed (default: the profile's); each run is seeded with "
                         "anolearn.seed.run_seed(seed, method, category), as on the command line")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="cells trained at the same time, each in its own process with one torch thread (default 1). "
+                        "Every cell seeds itself, so the numbers do not depend on this; the times do.")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     return p.parse_args(argv)
@@ -120,13 +124,30 @@ def main(argv: list[str] | None = None) -> int:
     device = get_device()
     categories = args.categories.split(",") if args.categories else list_categories("synthetic")
     methods = [m.strip() for m in args.methods.split(",")]
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1.", file=sys.stderr)
+        return 2
+    cells = [(name, category) for category in categories for name in methods]
+
+    def report(row: dict) -> None:
+        print(f"{row['method']:5s} {row['category']:8s} " + "  ".join(
+            f"{k} {row[k]:.3f}" if isinstance(row[k], float) else f"{k} -" for k in COLUMNS), flush=True)
+
     rows = []
-    for category in categories:
-        for name in methods:
-            row = run_one(name, category, profile, seed, device, args.progress)
-            rows.append(row)
-            print(f"{name:5s} {category:8s} " + "  ".join(
-                f"{k} {row[k]:.3f}" if isinstance(row[k], float) else f"{k} -" for k in COLUMNS), flush=True)
+    if args.jobs == 1:
+        for name, category in cells:
+            rows.append(run_one(name, category, profile, seed, device, args.progress))
+            report(rows[-1])
+    else:  # separate processes (spawned: no state shared with this one), one torch thread each
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp.get_context("spawn"), initializer=torch.set_num_threads,
+                                 initargs=(1,)) as pool:
+            futures = [pool.submit(run_one, name, category, profile, seed, device, False) for name, category in cells]
+            for future in futures:  # in the order of the cells, whatever order they finish in
+                rows.append(future.result())
+                report(rows[-1])
     df = pd.DataFrame(rows)
     means = df.groupby("method", sort=False)[COLUMNS].mean(numeric_only=True).reset_index()
     means["category"] = "mean"
@@ -143,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- riad schedule: `{profile.schedule('riad')}`",
         f"- ssm schedule: `{profile.schedule('ssm')}`",
         f"- machine: {describe_device(device)}, {os.cpu_count()} CPU cores, {platform.platform()}; "
-        f"{time.strftime('%Y-%m-%d')}; times are wall-clock on shared cores (noisy)",
+        f"{time.strftime('%Y-%m-%d')}; times are wall-clock on shared cores (noisy); {args.jobs} cell(s) at a time, "
+        "one torch thread each",
         "- image_auroc: default image score (RIAD max of map; SSM max + MSE standardised on held-out normals); "
         "image_auroc_max: max of map; image_auroc_official: SSM's test-set min-max combination; "
         "*_t1: SSM without refinement (first pass, max of map)",
