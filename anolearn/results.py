@@ -100,7 +100,8 @@ def load_results(name: str, required: bool = False) -> pd.DataFrame | None:
     plan = None
     if path.is_dir():  # a benchmark folder
         table = pd.read_csv(path / "results.csv")
-        notes = _bullets(path / "README.md")
+        # How it was measured: the folder's README, else the opening lines of its results.md
+        notes = _bullets(path / "README.md") or _bullets(path / "results.md")
         if (path / "benchmark.json").is_file():
             plan = json.loads((path / "benchmark.json").read_text())
     elif path.suffix == ".csv":
