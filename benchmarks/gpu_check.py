@@ -19,8 +19,9 @@ precision, evaluates each on its test split, and writes what it measured to
 profile trains thousands), AnoSeg's detection GAN ``steps // 2``. The default comes from a
 measured run on one NVIDIA H200 (``benchmarks/results/gpu_check.md``): at 200 steps one category
 took about 8 minutes, so about 60 steps should fit both in 9 minutes (an estimate from those
-timings, not itself measured); whatever the GPU, the time budget below ends the command in time. Everything else is the full profile's (widths, batch
-sizes, learning rates, with their schedule milestones as fractions of the shortened run).
+timings, not itself measured); whatever the GPU, the time budget below ends the command in
+time. Everything else is the full profile's (widths, batch sizes, learning rates, with their
+schedule milestones as fractions of the shortened run).
 So the metrics say that each method runs and learns something at 256 px, **not** what it
 reaches with the full profile; throughput and memory are those of the full profile's
 networks. Mixed precision: each method's ``amp=True`` (float16 autocast with gradient

@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- riad schedule: `{profile.schedule('riad')}`",
         f"- ssm schedule: `{profile.schedule('ssm')}`",
         f"- machine: {describe_device(device)}, {os.cpu_count()} CPU cores, {platform.platform()}; "
-        f"{time.strftime('%Y-%m-%d')}; times are wall-clock on shared cores (noisy); {args.jobs} cell(s) at a time, "
-        "one torch thread each",
+        f"{time.strftime('%Y-%m-%d')}; times are wall-clock on shared cores (noisy)"
+        + (f"; {args.jobs} cells at a time, one torch thread each" if args.jobs > 1 else ""),
         "- image_auroc: default image score (RIAD max of map; SSM max + MSE standardised on held-out normals); "
         "image_auroc_max: max of map; image_auroc_official: SSM's test-set min-max combination; "
         "*_t1: SSM without refinement (first pass, max of map)",
