@@ -31,10 +31,10 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
+import re
 import shlex
 import shutil
 import sys
@@ -81,6 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="start no cell that would end after this many minutes (judged from the cells done)")
     p.add_argument("--out", default=None, help="folder for runs and rows (rerun to resume)")
     p.add_argument("--keep-runs", action="store_true", help="keep each cell's run folder (default: delete it once evaluated)")
+    p.add_argument("--import-log", nargs="+", default=None, metavar="LOG",
+                   help="turn the lines a study printed (LOG files) into rows in --out (when only its log came back "
+                        "from the machine it ran on); needs --profile and --device-name")
+    p.add_argument("--device-name", default=None, help="with --import-log: the device the log was measured on")
+    p.add_argument("--name", default="seed_study", help="with --report --write: file name in benchmarks/results")
     p.add_argument("--report", default=None, metavar="OUT", help="only build the tables from OUT's rows")
     p.add_argument("--write", action="store_true", help="with --report: write benchmarks/results/seed_study.*")
     p.add_argument("--note", default="", help="with --report: a line about where and how the rows were measured")
@@ -122,7 +127,7 @@ def run_cell(args: tuple) -> None:
     info = train(method, f"synthetic:{category}", str(folder), profile=profile, overrides=overrides,
                  device=device, progress=False, check_test=True)
     row = evaluate(str(folder), profile=profile, device=device, progress=False)
-    result = {"variant": variant, "method": method, "category": category, "seed": seed,
+    result = {"variant": variant, "method": method, "category": category, "seed": seed, "profile": profile.name,
               **{m: float(row[m]) for m in METRICS}, "train_s": info["train_seconds"],
               "cell_s": time.time() - start, "device": info.get("device", device)}
     row_file.parent.mkdir(parents=True, exist_ok=True)
@@ -160,74 +165,6 @@ def read_rows(out: Path):
     return pd.DataFrame(rows)
 
 
-def mean_and_se(values) -> tuple[float, float]:
-    """Mean and standard error (sample standard deviation / sqrt(n)); the error is NaN for one value."""
-    values = [float(v) for v in values]
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, float("nan")
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
-
-
-def complete_cells(df, variants: list[str]):
-    """Rows of ``variants`` restricted to the (category, seed) cells that all of them finished."""
-    sub = df[df.variant.isin(variants)]
-    counts = sub.groupby(["category", "seed"]).variant.nunique()
-    keep = counts[counts == len(variants)].index
-    return sub.set_index(["category", "seed"]).loc[list(keep)].reset_index() if len(keep) else sub.iloc[:0]
-
-
-def per_variant_table(df):
-    """Per variant: category mean of each metric, mean over seeds +- standard error over seeds.
-
-    Only seeds in which the variant finished every category it finished in seed 0 count, so that
-    each seed's category mean is over the same categories."""
-    import pandas as pd
-    lines = []
-    for variant, sub in df.groupby("variant", sort=False):
-        cats = set(sub[sub.seed == sub.seed.min()].category)
-        seeds = [s for s, g in sub.groupby("seed") if set(g.category) >= cats]
-        line = {"variant": variant, "categories": len(cats), "seeds": len(seeds)}
-        for m in METRICS:
-            per_seed = [sub[(sub.seed == s) & sub.category.isin(cats)][m].mean() for s in seeds]
-            mean, se = mean_and_se(per_seed)
-            line[m] = f"{mean:.3f} ± {se:.3f}" if not math.isnan(se) else f"{mean:.3f}"
-        line["train_s (median)"] = f"{sub.train_s.median():.0f}"
-        lines.append(line)
-    return pd.DataFrame(lines).set_index("variant")
-
-
-def pair_table(df):
-    """Per pair: headline minus predecessor, category mean per seed, mean +- s.e. over seeds,
-    and in how many categories the seed-averaged difference is positive."""
-    import pandas as pd
-    lines = []
-    for head, pred in PAIRS:
-        both = complete_cells(df, [head, pred])
-        if both.empty:
-            continue
-        wide = both.pivot_table(index=["category", "seed"], columns="variant", values=list(METRICS))
-        seeds = sorted(both.seed.unique())
-        cats = sorted(both.category.unique())
-        line = {"pair": f"{head} - {pred}", "categories": len(cats), "seeds": len(seeds)}
-        ahead = 0
-        for m in METRICS:
-            diff = wide[(m, head)] - wide[(m, pred)]
-            per_seed = [diff.xs(s, level="seed").mean() for s in seeds]
-            mean, se = mean_and_se(per_seed)
-            per_cat = diff.groupby(level="category").mean()
-            line[m] = (f"{mean:+.3f} ± {se:.3f}" if not math.isnan(se) else f"{mean:+.3f}") + \
-                      f" ({int((per_cat > 0).sum())}/{len(cats)})"
-            ahead += mean > 0
-        line["metrics ahead"] = f"{ahead}/3"
-        lines.append(line)
-    if not lines:
-        return pd.DataFrame({"pair": ["(no pair with both methods finished)"]}).set_index("pair")
-    return pd.DataFrame(lines).set_index("pair")
-
-
 def per_category_table(df):
     """Seed-averaged image / pixel AUROC per variant and category."""
     table = df.groupby(["variant", "category"])[["image_auroc", "pixel_auroc"]].mean()
@@ -236,8 +173,9 @@ def per_category_table(df):
     return wide
 
 
-def report(out: Path, write: bool, note: str) -> str:
+def report(out: Path, write: bool, note: str, name: str = "seed_study") -> str:
     from anolearn.metrics import to_markdown
+    from anolearn.metrics.seeds import seed_pairs, seed_summary
     df = read_rows(out)
     if df.empty:
         raise SystemExit(f"no rows in {out / 'rows'}")
@@ -246,12 +184,13 @@ def report(out: Path, write: bool, note: str) -> str:
     df = df.sort_values(["variant", "category", "seed"])
     df["variant"] = df.variant.astype(str)
     devices = ", ".join(sorted(set(map(str, df.device))))
+    profiles = sorted(set(df.profile)) if "profile" in df else ["standard"]
     text = "\n".join([
-        "# Several seeds of the standard profile",
+        f"# Several training seeds, {' and '.join(profiles)} profile",
         "",
-        "Every (variant, category, seed) cell is one `python -m anolearn train --profile standard ... --evaluate`"
+        f"Every (variant, category, seed) cell is one `python -m anolearn train --profile {profiles[0]} ... --evaluate`"
         " on the profile's synthetic images, with the training seed `--set seed=<run_seed(seed, method, category)>`"
-        " (seed 0 is the cell of `python -m anolearn benchmark --profile standard`), run by"
+        f" (seed 0 is the cell of `python -m anolearn benchmark --profile {profiles[0]}`), run by"
         " `benchmarks/seed_study.py`; methods without a seed (feature_knn, raw_pixel) run once and count for"
         " every seed. Per variant: the mean over categories of each metric, averaged over"
         " seeds, ± its standard error over seeds. Per pair: the headline method minus its predecessor on the"
@@ -265,11 +204,11 @@ def report(out: Path, write: bool, note: str) -> str:
         "",
         "## Per variant",
         "",
-        to_markdown(per_variant_table(df)),
+        to_markdown(seed_summary(df)),
         "",
         "## Pairs (headline minus predecessor)",
         "",
-        to_markdown(pair_table(df)),
+        to_markdown(seed_pairs(df, PAIRS)) if not seed_pairs(df, PAIRS).empty else "(no pair with both methods finished)",
         "",
         "## Per category (mean over seeds)",
         "",
@@ -278,15 +217,42 @@ def report(out: Path, write: bool, note: str) -> str:
     ])
     if write:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "seed_study.md").write_text(text)
-        df.to_csv(RESULTS / "seed_study.csv", index=False)
+        (RESULTS / f"{name}.md").write_text(text)
+        df.to_csv(RESULTS / f"{name}.csv", index=False)
     return text
+
+
+LOG_LINE = re.compile(r"^(?P<variant>\w+?)__(?P<category>\w+)__s(?P<seed>\d+): image_auroc (?P<image_auroc>[\d.]+), "
+                      r"pixel_auroc (?P<pixel_auroc>[\d.]+), aupro (?P<aupro>[\d.]+), (?P<cell_s>[\d.]+) s$")
+
+
+def import_log(logs: list[str], out: Path, profile: str, device: str) -> int:
+    """Rows from the lines ``run_cell`` prints (metrics to 3 decimals, as printed); returns how many."""
+    n = 0
+    for log in logs:
+        for line in Path(log).read_text().splitlines():
+            match = LOG_LINE.match(line.strip())
+            if not match:
+                continue
+            row = {k: float(v) for k, v in match.groupdict().items() if k not in ("variant", "category", "seed")}
+            row = {"variant": match["variant"], "method": VARIANTS[match["variant"]][0], "category": match["category"],
+                   "seed": int(match["seed"]), "profile": profile, **row, "device": device,
+                   "source": f"log {Path(log).name}"}
+            (out / "rows").mkdir(parents=True, exist_ok=True)
+            (out / "rows" / f"{cell_name(row['variant'], row['category'], row['seed'])}.json").write_text(json.dumps(row))
+            n += 1
+    return n
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.import_log:
+        if not (args.out and args.device_name):
+            raise SystemExit("--import-log needs --out and --device-name")
+        print(f"{import_log(args.import_log, Path(args.out), args.profile, args.device_name)} rows written to {args.out}")
+        return 0
     if args.report:
-        print(report(Path(args.report), args.write, args.note))
+        print(report(Path(args.report), args.write, args.note, args.name))
         return 0
     if not args.out:
         raise SystemExit("give --out (a folder for the runs and rows)")
@@ -314,7 +280,7 @@ def main(argv=None) -> int:
     else:
         for cell in cells:
             run_cell(cell)
-    print(report(Path(args.out), False, ""))
+    print(report(Path(args.out), False, "", args.name))
     return 0
 
 

@@ -9,6 +9,8 @@ One idea per file:
   threshold is chosen on the test labels);
 * :mod:`~anolearn.metrics.report`: all metrics of a category, the per-category table and its
   markdown form;
+* :mod:`~anolearn.metrics.seeds`: several training seeds: means with standard errors, paired
+  differences between two methods (``seed_summary``, ``seed_pairs``);
 * :mod:`~anolearn.metrics._checks`: input validation with helpful error messages.
 
 Conventions (the book's, section "Evaluation conventions" of chapter 2): pixel metrics over all
