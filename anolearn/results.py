@@ -138,6 +138,33 @@ def show_results(table: pd.DataFrame, drop: Sequence[str] = (), digits: int = 3)
         _display(part.reset_index(drop=True) if caption is not None else part, digits)
 
 
+def show_seed_comparison(name: str, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame | None:
+    """Read a several-seed results file (``benchmarks/seed_study.py``) and show one comparison.
+
+    Prints how it was measured, then displays the per-variant means ± standard errors over seeds
+    of the variants in ``pairs`` and the paired differences (:mod:`anolearn.metrics.seeds`).
+
+    Args:
+        name: the results' name, e.g. ``"seed_study"`` or ``"sgsf_ablation_seeds"``.
+        pairs: ``[("anoseg", "draem")]``: (headline, predecessor) pairs.
+
+    Returns:
+        The pair table (one row per pair, text cells ``"+0.053 ± 0.012 (5/7)"``), or None where
+        the file is not here (after printing a line that says so).
+    """
+    from .metrics.seeds import seed_pairs, seed_summary
+
+    runs = load_results(name)
+    if runs is None:
+        return None
+    describe_results(runs, only=("note", "rows", "device"))
+    variants = list(dict.fromkeys(v for pair in pairs for v in pair))
+    _display(seed_summary(runs[runs.variant.isin(variants)]), 3)
+    table = seed_pairs(runs, pairs)
+    _display(table, 3)
+    return table
+
+
 def markdown_tables(text: str) -> pd.DataFrame:
     """The tables of a Markdown text as one DataFrame, one below the other, with a ``table`` column
     holding the line above each table (its caption, without ``**``). Cells that read as numbers

@@ -71,3 +71,13 @@ def test_log_lines_become_rows_and_a_report(study, tmp_path):
     text = study.report(tmp_path / "out", write=False, note="test")
     assert "| anoseg - draem | 1 | 2 | +0.150 ± 0.050 (1/1) | -0.075 ± 0.025 (0/1)" in text
     assert "standard profile" in text
+
+
+def test_paired_difference_is_the_pair_tables_number():
+    from anolearn.metrics.seeds import paired_difference
+    table = runs([("a", "x", s, 0.6 + 0.1 * s, 0.5, 0.5) for s in range(3)]
+                 + [("b", "x", s, 0.6, 0.5, 0.5) for s in range(3)])
+    mean, se = paired_difference(table, "a", "b")
+    assert mean == pytest.approx(0.1) and se == pytest.approx(mean_and_se([0.0, 0.1, 0.2])[1])
+    with pytest.raises(ValueError, match="both"):
+        paired_difference(table, "a", "c")

@@ -78,6 +78,34 @@ def seed_summary(runs: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.Dat
     return pd.DataFrame(lines).set_index("variant")
 
 
+def _paired_cells(runs: pd.DataFrame, head: str, pred: str, metrics: Sequence[str]):
+    """Wide table (category, seed) x (metric, variant) of the cells both variants finished, in
+    the seeds that have every category of the first seed; None if there is none."""
+    sub = runs[runs.variant.isin([head, pred])]
+    done = sub.groupby(["category", "seed"]).variant.nunique()
+    keep = set(done[done == 2].index)
+    both = sub[[(c, s) in keep for c, s in zip(sub.category, sub.seed)]]
+    if both.empty:
+        return None
+    cats, seeds = _full_seeds(both)
+    both = both[both.seed.isin(seeds) & both.category.isin(cats)]
+    return both.pivot_table(index=["category", "seed"], columns="variant", values=list(metrics))
+
+
+def paired_difference(runs: pd.DataFrame, head: str, pred: str, metric: str = "image_auroc") -> tuple[float, float]:
+    """``head - pred`` on ``metric``: mean over seeds of the per-seed category-mean difference, and
+    its standard error (see :func:`seed_pairs` for which cells count).
+
+    Raises:
+        ValueError: when no (category, seed) cell has both variants.
+    """
+    wide = _paired_cells(runs, head, pred, [metric])
+    if wide is None:
+        raise ValueError(f"no (category, seed) cell has both {head!r} and {pred!r}")
+    diff = wide[(metric, head)] - wide[(metric, pred)]
+    return mean_and_se(diff.xs(s, level="seed").mean() for s in sorted(set(diff.index.get_level_values("seed"))))
+
+
 def seed_pairs(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]],
                metrics: Sequence[str] = METRICS) -> pd.DataFrame:
     """Per pair (A, B): the per-seed difference of category means, A - B, mean ± standard error.
@@ -95,20 +123,16 @@ def seed_pairs(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]],
     """
     lines = []
     for head, pred in pairs:
-        sub = runs[runs.variant.isin([head, pred])]
-        done = sub.groupby(["category", "seed"]).variant.nunique()
-        keep = set(done[done == 2].index)
-        both = sub[[(c, s) in keep for c, s in zip(sub.category, sub.seed)]]
-        if both.empty:
+        wide = _paired_cells(runs, head, pred, metrics)
+        if wide is None:
             continue
-        cats, seeds = _full_seeds(both)
-        both = both[both.seed.isin(seeds) & both.category.isin(cats)]
-        wide = both.pivot_table(index=["category", "seed"], columns="variant", values=list(metrics))
+        cats = sorted(set(wide.index.get_level_values("category")))
+        seeds = sorted(set(wide.index.get_level_values("seed")))
         line = {"pair": f"{head} - {pred}", "categories": len(cats), "seeds": len(seeds)}
         ahead = 0
         for m in metrics:
             diff = wide[(m, head)] - wide[(m, pred)]
-            mean, se = mean_and_se(diff.xs(s, level="seed").mean() for s in seeds)
+            mean, se = paired_difference(runs, head, pred, m)
             per_cat = diff.groupby(level="category").mean()
             line[m] = f"{_fmt(mean, se, signed=True)} ({int((per_cat > 0).sum())}/{len(cats)})"
             ahead += mean > 0
