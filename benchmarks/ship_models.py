@@ -35,20 +35,30 @@ from anolearn.shipped import HERE, MANIFEST, compact_state, load_shipped, manife
 #: (chapters 7 and 8: brick and capsule; chapters 10 and 11 train hexnut live).
 MODELS = [(m, c) for m in ("anoseg", "draem", "sgsf") for c in ("brick", "capsule")]
 MODELS += [(m, c) for m in ("riad", "ssm") for c in ("brick", "hexnut")]
+MODELS += [("cutswap", c) for c in ("brick", "capsule")]  # chapter 9
+#: Settings that differ from the standard profile's, per method. CutSwap's standard model fine-tunes the
+#: whole EfficientNet-Lite0 (about 13 MB of weights); the shipped one fine-tunes its last two blocks only,
+#: so that the file holds only those (the frozen rest is the package's ImageNet weights).
+OVERRIDES = {"cutswap": {"finetune_blocks": 2}}
 #: Buffers that are copies of the training images: left out, rebuilt on loading.
 REBUILD = {"sgsf": ("bank_images", "bank_features")}
 
 
 def train_command(method: str, category: str, out: Path) -> list[str]:
+    sets = [a for key, value in OVERRIDES.get(method, {}).items() for a in ("--set", f"{key}={value}")]
     return [sys.executable, "-m", "anolearn", "train", "--method", method, "--data", f"synthetic:{category}",
-            "--profile", "standard", "--out", str(out), "--evaluate", "--no-progress"]
+            "--profile", "standard", *sets, "--out", str(out), "--evaluate", "--no-progress"]
 
 
 def find_run(method: str, category: str, sources: list[Path]) -> Path | None:
+    """A finished run of this (method, category) with the shipped settings (``OVERRIDES``), if any."""
     for source in sources:
         for folder in (source / f"{method}__{category}", source / f"{method}_{category}"):
             if (folder / "model.pt").is_file() and (folder / "train.json").is_file():
-                return folder
+                config = json.loads((folder / "run.json").read_text()).get("config", {}) \
+                    if (folder / "run.json").is_file() else {}
+                if all(config.get(k) == v for k, v in OVERRIDES.get(method, {}).items()):
+                    return folder
     return None
 
 

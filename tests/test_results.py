@@ -81,3 +81,11 @@ def test_markdown_tables_keep_their_captions_and_numbers(capsys):
     show_results(table, drop=["device"])
     out = capsys.readouterr().out
     assert "command: python benchmarks/forge_throughput.py" in out and "torch thread(s)" in out
+
+
+def test_show_seed_comparison_reads_the_committed_seed_study(capsys):
+    from anolearn.results import show_seed_comparison
+    table = show_seed_comparison("seed_study", [("anoseg", "draem")])
+    assert list(table.index) == ["anoseg - draem"]
+    assert table.loc["anoseg - draem", "seeds"] >= 2
+    assert "device" in capsys.readouterr().out

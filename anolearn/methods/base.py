@@ -158,20 +158,28 @@ class AnomalyMethod(nn.Module):
         return torch.amp.GradScaler("cuda", enabled=self.amp_dtype(device) == torch.float16)
 
     # ------------------------------------------------------------------ persistence
-    def frozen_prefixes(self) -> tuple[str, ...]:
-        """State-dict prefixes of frozen pretrained backbones: rebuilt from their package, never saved.
+    def frozen_keys(self) -> set[str]:
+        """State-dict keys of pretrained backbone tensors that training never changes: rebuilt from
+        their package on loading, never saved.
 
-        A backbone whose weights are being fine-tuned is saved like any other network.
+        A :class:`~anolearn.backbones.FeatureExtractor` stays in eval mode (its BatchNorm statistics
+        are ImageNet's), so of a backbone only the parameters being fine-tuned can change: a frozen
+        backbone saves nothing, a partly fine-tuned one its trainable blocks, a fully fine-tuned one
+        every parameter.
         """
         from ..backbones import FeatureExtractor
 
-        return tuple(f"{name}." for name, m in self.named_modules()
-                     if isinstance(m, FeatureExtractor) and not any(p.requires_grad for p in m.parameters()))
+        keys = set()
+        for name, module in self.named_modules():
+            if isinstance(module, FeatureExtractor):
+                trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+                keys |= {f"{name}.{k}" for k in module.state_dict() if k not in trainable}
+        return keys
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
-        """What :meth:`save` writes: the state dict without frozen pretrained weights, on the CPU."""
-        frozen = self.frozen_prefixes()
-        return {k: v.detach().cpu() for k, v in self.state_dict().items() if not k.startswith(frozen or ("\0",))}
+        """What :meth:`save` writes: the state dict without the backbone tensors training never changes, on the CPU."""
+        frozen = self.frozen_keys()
+        return {k: v.detach().cpu() for k, v in self.state_dict().items() if k not in frozen}
 
     def save(self, path: str | Path) -> Path:
         """Write ``{method, config, state}`` atomically (temporary file, then rename)."""
@@ -187,9 +195,9 @@ class AnomalyMethod(nn.Module):
             module = self.get_submodule(module_name) if module_name else self
             if buffer_name in module._buffers:
                 module._buffers[buffer_name] = torch.empty_like(value)
-        frozen = self.frozen_prefixes()
-        if frozen:  # the frozen backbones already hold their package's weights
-            state = {**{k: v for k, v in self.state_dict().items() if k.startswith(frozen)}, **state}
+        frozen = self.frozen_keys()
+        if frozen:  # the frozen backbone tensors already hold their package's weights
+            state = {**{k: v for k, v in self.state_dict().items() if k in frozen}, **state}
         self.load_state_dict(state, strict=True)
 
 

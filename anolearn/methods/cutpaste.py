@@ -231,6 +231,9 @@ class CutPasteGDE(AnomalyMethod):
         encoder: ``"scratch"`` (ResNet-18-style, random init) or a backbone name (fine-tuned).
         width, blocks: size of the scratch encoder (64 and (2, 2, 2, 2) = ResNet-18).
         pretrained: ImageNet weights for a backbone encoder.
+        finetune_blocks: fine-tune only the backbone's last blocks (None = all; see
+            :class:`~anolearn.methods.cutpaste_nets.PretrainedEncoder`). Our choice, not the paper's:
+            it makes the saved model a few MB instead of about 13.
         head: hidden sizes of the MLP projection head.
         steps: optimisation steps.
         batch_size: normal images per step (the step sees ``K * batch_size`` samples).
@@ -260,7 +263,8 @@ class CutPasteGDE(AnomalyMethod):
 
     def __init__(self, forger: str | None = None, forger_options: dict | None = None, encoder: str = "scratch",
                  width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2), pretrained: bool = True,
-                 head: Sequence[int] = (512, 128), steps: int = 1000, batch_size: int = 32, lr: float = 0.03,
+                 finetune_blocks: int | None = None, head: Sequence[int] = (512, 128), steps: int = 1000,
+                 batch_size: int = 32, lr: float = 0.03,
                  momentum: float = 0.9, weight_decay: float = 3e-5, optimizer: str = "sgd", translate: float = 0.1,
                  jitter: float = 0.1, train_crop: int | None = None, patch_size: int | None = 32,
                  patch_stride: int = 4, patch_sigma: float = 4.0, max_patches: int | None = 200_000,
@@ -278,6 +282,7 @@ class CutPasteGDE(AnomalyMethod):
             raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}.")
         self.forger_name, self.forger_options = forger, dict(forger_options or {})
         self.encoder_name, self.width, self.blocks, self.pretrained = encoder, width, tuple(blocks), pretrained
+        self.finetune_blocks = finetune_blocks
         self.head_sizes, self.steps, self.batch_size = tuple(head), steps, batch_size
         self.lr, self.momentum, self.weight_decay, self.optimizer_name = lr, momentum, weight_decay, optimizer
         self.translate, self.jitter, self.train_crop = translate, jitter, train_crop
@@ -288,7 +293,7 @@ class CutPasteGDE(AnomalyMethod):
         self.num_classes = FORGERS[forger]
         with torch.random.fork_rng(devices=[]):  # weights depend on `seed` only, not on global state
             torch.manual_seed(seed)
-            self.encoder = build_encoder(encoder, width, self.blocks, pretrained)
+            self.encoder = build_encoder(encoder, width, self.blocks, pretrained, finetune_blocks)
             self.head = ProjectionHead(self.encoder.dim, self.num_classes, self.head_sizes)
         self.gde = GaussianDensity(shrinkage)
         self.patch_gde = GaussianDensity(shrinkage)
