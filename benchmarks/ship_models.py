@@ -1,4 +1,4 @@
-"""Write the small trained models that ship in ``anolearn/shipped/`` (chapters 7, 8, 10 and 11 load them).
+"""Write the small trained models that ship in ``anolearn/shipped/`` (chapters 7 to 11 load them).
 
 Each model is trained with the ``standard`` profile on one synthetic category by the command line,
 exactly as a cell of ``python -m anolearn benchmark --profile standard`` trains it (same per-run
@@ -6,9 +6,11 @@ seed), so a model can be taken from such a benchmark folder instead of being tra
 
     python benchmarks/ship_models.py                                   # train what is missing (~15 CPU min)
     python benchmarks/ship_models.py --from benchmarks/results/standard_suite/cells
+    python benchmarks/ship_models.py --only cutswap                    # one method's models, the others kept
 
 The model is then stored compactly (see :mod:`anolearn.shipped`): float16 weights where float32 would
-exceed ``--max-mb``, SGSF's bank of training images left out (recomputed on loading). The manifest
+exceed ``--max-mb``, SGSF's bank of training images and CutSwap's Gaussians left out (recomputed on
+loading from the training images). The manifest
 records each file's SHA-256, the command that trained it, the training time and machine, and the
 model's test metrics measured after compaction, with the float32 model's for comparison.
 """
@@ -40,8 +42,9 @@ MODELS += [("cutswap", c) for c in ("brick", "capsule")]  # chapter 9
 #: whole EfficientNet-Lite0 (about 13 MB of weights); the shipped one fine-tunes its last two blocks only,
 #: so that the file holds only those (the frozen rest is the package's ImageNet weights).
 OVERRIDES = {"cutswap": {"finetune_blocks": 2}}
-#: Buffers that are copies of the training images: left out, rebuilt on loading.
-REBUILD = {"sgsf": ("bank_images", "bank_features")}
+#: Buffers computed from the training images: left out, rebuilt on loading (the model's ``prepare``).
+#: SGSF's are copies of the images; CutSwap's Gaussians have precision matrices that overflow float16.
+REBUILD = {"sgsf": ("bank_images", "bank_features"), "cutswap": ("mean", "precision", "shrinkage")}
 
 
 def train_command(method: str, category: str, out: Path) -> list[str]:
@@ -88,10 +91,14 @@ def main() -> None:
                    help="folders holding <method>__<category> run folders (a benchmark's cells/)")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "ship", help="where missing models are trained")
     p.add_argument("--max-mb", type=float, default=3.0, help="store float16 weights above this size")
+    p.add_argument("--only", default=None, help="comma-separated methods to (re)write; the manifest keeps the others")
     args = p.parse_args()
 
     models = manifest()
+    only = set(args.only.split(",")) if args.only else None
     for method, category in MODELS:
+        if only is not None and method not in only:
+            continue
         run = find_run(method, category, args.sources + [args.runs])
         if run is None:
             run = args.runs / f"{method}_{category}"

@@ -76,3 +76,17 @@ def test_the_shipped_models_match_their_manifest_and_stay_small():
         assert path.stat().st_size <= 3e6, key  # a few megabytes each: the repository stays small
         assert entry["command"].startswith("python -m anolearn train ") and "--profile standard" in entry["command"]
     assert sum((shipped.HERE / e["file"]).stat().st_size for e in models.values()) <= 30e6
+
+
+def test_cutswap_gaussians_are_left_out_and_refitted_from_the_training_images(tmp_path, monkeypatch):
+    from anolearn.methods import CutPasteGDE
+    train = _images(8)
+    model = CutPasteGDE(width=4, blocks=(1, 1, 1, 1), head=(8,), steps=2, batch_size=4, patch_size=16,
+                        patch_stride=8).fit(train, progress=False)
+    _ship(tmp_path, monkeypatch, model, "cat", half=False, drop=("mean", "precision", "shrinkage"))
+    stored = torch.load(tmp_path / "cat.pt", weights_only=True)["state"]
+    assert not any(k.startswith(("gde.", "patch_gde.")) for k in stored)
+    loaded = load_shipped("cutpaste", "cat", train)
+    x = _images(2, seed=1)
+    torch.testing.assert_close(loaded.predict(x).maps, model.predict(x).maps)
+    torch.testing.assert_close(loaded.predict(x).scores, model.predict(x).scores)

@@ -8,8 +8,13 @@ built-in synthetic data, and then stored compactly by ``benchmarks/ship_models.p
 * floating-point weights in float16 where float32 would not fit in a few megabytes (``"float16"``
   in the manifest; they are turned back into float32 on loading; the rounding moves the metrics
   a little, by up to about 0.02 here: the manifest records them before and after);
-* tensors that are copies of the training images (SGSF's bank of normal images, ``rebuild``)
-  are left out and recomputed on loading from the same training images.
+* tensors computed from the training images (``rebuild``: SGSF's bank of normal images, CutSwap's
+  Gaussians) are left out and recomputed on loading from the same training images, by the
+  model's ``prepare``;
+* pretrained weights that training left unchanged are not stored (the package's ImageNet weights
+  are loaded instead): the shipped CutSwap models fine-tune only their encoder's last two blocks
+  (``--set finetune_blocks=2`` in their command; the standard profile fine-tunes all of it), so
+  that their files hold those blocks alone.
 
 ``manifest.json`` lists every file with its SHA-256, the command that trained it, how long the
 training took and on what machine. :func:`load_shipped` checks the hash before it reads a file.
@@ -78,7 +83,8 @@ def load_shipped(method: str, category: str, train=None, device: str | torch.dev
     Args:
         method, category: e.g. ``"riad", "hexnut"``; :func:`manifest` lists what ships.
         train: the category's training images (a dataset or an ``(N, 3, H, W)`` tensor), needed
-            only for a model whose manifest entry names tensors to ``rebuild`` (SGSF's image bank).
+            only for a model whose manifest entry names tensors to ``rebuild`` (SGSF's image bank,
+            CutSwap's Gaussians).
         device: where the model runs.
 
     Raises:
