@@ -233,7 +233,7 @@ class CutPasteGDE(AnomalyMethod):
         pretrained: ImageNet weights for a backbone encoder.
         finetune_blocks: fine-tune only the backbone's last blocks (None = all; see
             :class:`~anolearn.methods.cutpaste_nets.PretrainedEncoder`). Our choice, not the paper's:
-            it makes the saved model a few MB instead of about 13.
+            it makes the saved model a few MB instead of about 20.
         head: hidden sizes of the MLP projection head.
         steps: optimisation steps.
         batch_size: normal images per step (the step sees ``K * batch_size`` samples).

@@ -88,7 +88,7 @@ class PretrainedEncoder(nn.Module):
             (EfficientNet-Lite0 only; None = every weight). The frozen blocks are the package's
             weights, so a checkpoint then holds only the fine-tuned blocks (see
             :meth:`~anolearn.methods.base.AnomalyMethod.frozen_keys`): 2 blocks are about 1.1 M
-            weights instead of 3.4 M.
+            weights instead of about 4.7 M (the whole network, its ImageNet classifier included).
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", layer: int | str | None = None, pretrained: bool = True,
