@@ -4,12 +4,15 @@
 One benchmark run is one seed: a method can lead its predecessor by luck. This script trains
 every (variant, category, seed) cell with the command line's own ``train`` and ``evaluate``
 functions, on the same images (the profile's synthetic dataset, written with its seed 0), with
-the training seed ``run_seed(s, method, category)``: one cell is
-``python -m anolearn train --profile standard --method M --data synthetic:C --set seed=<that> --evaluate``,
-and seed 0 is exactly the cell of ``python -m anolearn benchmark --profile standard``. It reports, per variant, the mean over categories of each
-metric, averaged over seeds, with its standard error over seeds; and per pair (headline method
-minus predecessor) the same for the difference. A pair is compared only on the (category,
-seed) cells both finished, and the two methods of a pair see the same seed.
+the training seed ``run_seed(s, method, category)``. One cell is::
+
+    python -m anolearn train --profile standard --method M --data synthetic:C --set seed=<that> --evaluate
+
+and seed 0 is exactly the cell of ``python -m anolearn benchmark --profile standard``. It
+reports, per variant, the mean over categories of each metric, averaged over seeds, with its
+standard error over seeds; and per pair (headline method minus predecessor) the same for the
+difference (:mod:`anolearn.metrics.seeds`). A pair is compared only on the (category, seed)
+cells both finished, and the two methods of a pair see the same seed.
 
 Variants: every registered method, plus the two SGSF ablations of chapter 8 (``sgsf_perlin``:
 DRAEM's Perlin masks anywhere instead of saliency-guided ones; ``sgsf_noguide``: no normal-image
@@ -118,7 +121,7 @@ def run_cell(args: tuple) -> None:
     profile = smoke_profile() if smoke else get_profile(profile_name)
     overrides = dict(overrides)
     # the training seed only: the profile's seed also writes the synthetic images, which stay the same
-    if "seed" in inspect.signature(METHODS[method]).parameters:
+    if seeded(variant):
         overrides["seed"] = run_seed(seed, method, category)
     if smoke and "steps" in inspect.signature(METHODS[method]).parameters:
         overrides["steps"] = 2
