@@ -12,7 +12,7 @@ variable ``ANOLEARN_PROFILE``:
 
 A second variable, ``ANOLEARN_DATASET``, picks the data every chapter uses: ``synthetic``
 (default, built in) or a real dataset fetched by ``data_scripts`` (``mvtec_ad``, ``visa``,
-``btad``, ``kolektorsdd``), or any folder in MVTec AD layout. A reader with a GPU and the
+``btad``), or any folder in MVTec AD layout. A reader with a GPU and the
 internet runs
 ``ANOLEARN_PROFILE=full ANOLEARN_DATASET=mvtec_ad``.
 

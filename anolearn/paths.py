@@ -16,7 +16,6 @@ FETCH_COMMANDS = {
     "mvtec_ad": "python data_scripts/fetch_mvtec_ad.py",
     "visa": "python data_scripts/fetch_visa.py",
     "btad": "python data_scripts/fetch_btad.py",
-    "kolektorsdd": "python data_scripts/fetch_kolektorsdd.py",
     "dtd": "python data_scripts/fetch_dtd.py",
     "retinal_oct": "python data_scripts/fetch_retinal_oct.py",
     "synthetic": "python data_scripts/make_synthetic.py",

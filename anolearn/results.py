@@ -42,9 +42,6 @@ COMMANDS = {
     "cutswap_synthetic": "python benchmarks/cutswap_synthetic.py --steps 250,1000",
     "synthetic_suite": "bash benchmarks/run_synthetic_suite.sh",
     "standard_suite": "PROFILE=standard DATA=synthetic:brick,wood,capsule,hexnut bash benchmarks/run_synthetic_suite.sh",
-    # Real data: fetched once (needs the internet), then the command line's benchmark.
-    "kolektorsdd_standard": "python data_scripts/fetch_kolektorsdd.py && PROFILE=standard DATA=kolektorsdd:commutator "
-                            "bash benchmarks/run_synthetic_suite.sh",
 }
 
 

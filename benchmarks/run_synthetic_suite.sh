@@ -5,7 +5,6 @@
 #
 #   benchmarks/run_synthetic_suite.sh [OUT]      # default OUT=runs/synthetic_suite
 #   PROFILE=standard DATA=synthetic:brick,wood,capsule,hexnut benchmarks/run_synthetic_suite.sh runs/standard_suite
-#   PROFILE=standard DATA=kolektorsdd:commutator benchmarks/run_synthetic_suite.sh runs/kolektorsdd_standard
 #
 # Rerun the same command to resume after an interruption (finished cells are skipped).
 # Environment: PYTHON (default .venv/bin/python), METHODS, PROFILE (default quick), DATA (default

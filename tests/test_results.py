@@ -39,7 +39,6 @@ def test_a_missing_result_says_so_in_one_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(ResultsNotFound, match="e.g. on Colab"):
         load_results("no_such_benchmark", required=True)
     assert "run_synthetic_suite.sh" in missing_message("synthetic_suite")
-    assert "fetch_kolektorsdd.py" in missing_message("kolektorsdd_standard")  # real data: fetched first
 
 
 def test_a_local_copy_comes_first_and_its_header_is_the_description(tmp_path, monkeypatch, capsys):

@@ -18,8 +18,7 @@ from .images import ImageReadError, read_image, read_mask
 from .mvtec import DatasetError, MVTecDataset
 
 # Real datasets in MVTec layout after their data script ran: name -> sub-folder of the data root.
-REAL_DATASETS = {"mvtec_ad": "mvtec_ad", "visa": "visa", "btad": "btad", "kolektorsdd": "kolektorsdd",
-                 "retinal_oct": "retinal_oct"}
+REAL_DATASETS = {"mvtec_ad": "mvtec_ad", "visa": "visa", "btad": "btad", "retinal_oct": "retinal_oct"}
 
 MVTEC_AD_CATEGORIES = (
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
@@ -62,7 +61,7 @@ def load_dataset(source: str, category: str | None, split: str = "train", profil
 
     Args:
         source: ``"synthetic"``, a real dataset name (``"mvtec_ad"``, ``"visa"``, ``"btad"``,
-            ``"kolektorsdd"``, ``"retinal_oct"``) or a folder in MVTec layout.
+            ``"retinal_oct"``) or a folder in MVTec layout.
         category: category name, or None when ``source`` is the category folder itself.
         split: ``"train"`` or ``"test"``.
         profile: defaults to :func:`anolearn.config.get_profile`.

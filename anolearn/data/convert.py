@@ -1,4 +1,4 @@
-"""Converting VisA, BTAD, KolektorSDD and Retinal-OCT to the MVTec AD folder layout.
+"""Converting VisA, BTAD and Retinal-OCT to the MVTec AD folder layout.
 
 Every method in this book reads one layout (see :mod:`anolearn.data.mvtec`)::
 
@@ -21,12 +21,6 @@ every dataset:
 * **BTAD** is already almost in MVTec layout (``BTech_Dataset_transformed/<product>/
   {train/ok, test/ok, test/ko, ground_truth/ko}``) but calls normal ``ok``, names masks
   like their images, and mixes ``.bmp`` and ``.png`` files.
-* **KolektorSDD** has one folder per item (``kos01`` ... ``kos50``), each with 8 photographs
-  of one commutator's surfaces (``Part0.jpg`` ... ``Part7.jpg``) and a label image per part
-  (``Part0_label.bmp``; any non-zero pixel = crack). It becomes one category, ``commutator``:
-  the defect-free parts of the first 35 items train, the defect-free parts of the other
-  items and every defective part test (see :func:`convert_kolektorsdd`). A part whose pixels
-  equal those of an earlier part (public copies contain such duplicates) is left out.
 * **Retinal-OCT** (the Kaggle ``OCT2017`` copy of Kermany et al. 2018) has folders per
   diagnosis. Following SSM, ``NORMAL`` scans of ``train`` are the training set and all
   four classes of ``test`` are the test set (the 32 images of ``val`` are not used). The
@@ -41,7 +35,6 @@ mapping every new file to the raw file it came from.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import shutil
 import tempfile
@@ -74,8 +67,6 @@ class ConvertResult:
         counts: for every category, the number of files per folder, e.g.
             ``{"candle": {"train/good": 900, "test/good": 100, "test/bad": 100, "ground_truth/bad": 100}}``.
         missing_masks: anomalous images left out because they have no mask.
-        duplicates: images left out because an earlier image has the same pixels (with the
-            name of that image).
     """
 
     out_root: Path
@@ -83,7 +74,6 @@ class ConvertResult:
     skipped: list[str] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_masks: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
 
 
 # A job is (kind, source, destination, long side); kinds: "png" re-encode as PNG, "mask" binarise
@@ -397,153 +387,6 @@ def convert_btad(
 
 
 # --------------------------------------------------------------------------------------
-# KolektorSDD
-# --------------------------------------------------------------------------------------
-KOLEKTOR_CATEGORY = "commutator"
-KOLEKTOR_TRAIN_ITEMS = 35  # items kos01-kos35 give the training images, the others the test images
-
-
-def _kolektor_number(name: str, prefix: str) -> int | None:
-    """``"kos07"`` -> 7 (prefix ``"kos"``), ``"Part3"`` -> 3 (prefix ``"Part"``); None if not such a name."""
-    digits = name[len(prefix):]
-    return int(digits) if name.startswith(prefix) and digits.isdigit() else None
-
-
-def find_kolektor_items(raw_root: str | Path, max_depth: int = 3) -> dict[int, Path]:
-    """The item folders ``kosNN`` (holding ``Part*.jpg``) inside ``raw_root``: ``{NN: folder}``.
-
-    The archive's top folder is not assumed; the shallowest folder of each name is taken (a
-    copy of an item nested inside another item's folder is ignored).
-
-    Raises:
-        ConversionError: no item folder within ``max_depth`` levels.
-    """
-    raw_root = Path(raw_root).expanduser()
-    items: dict[int, Path] = {}
-    level = [raw_root]
-    for depth in range(max_depth + 1):
-        for folder in level:
-            number = _kolektor_number(folder.name, "kos")
-            if number is not None and number not in items and any(folder.glob("Part*.*")):
-                items[number] = folder
-        if depth < max_depth:
-            level = [c for folder in level for c in sorted(folder.iterdir()) if c.is_dir()]
-    if not items:
-        raise ConversionError(
-            f"No KolektorSDD item folders (kos01/Part0.jpg, kos01/Part0_label.bmp, ...) found in {raw_root}. "
-            "Run data_scripts/fetch_kolektorsdd.py, or pass the folder you extracted KolektorSDD.zip into."
-        )
-    return dict(sorted(items.items()))
-
-
-def _pixel_digest(img: Image.Image) -> str:
-    """SHA-256 of an image's pixels (with its mode and size): equal for equal pixels, whatever the file."""
-    return hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
-
-
-def convert_kolektorsdd(
-    raw_root: str | Path,
-    out_root: str | Path,
-    category: str = KOLEKTOR_CATEGORY,
-    train_items: int = KOLEKTOR_TRAIN_ITEMS,
-    long_side: int = 512,
-    workers: int = 1,
-    progress: bool = True,
-) -> ConvertResult:
-    """Convert extracted KolektorSDD to one MVTec-layout category.
-
-    The split follows the items (a commutator is photographed as 8 parts; its parts must not
-    be divided between training and test):
-
-    * ``train/good``: the defect-free parts of items ``kos01`` ... ``kos{train_items}``;
-    * ``test/good``: the defect-free parts of the later items;
-    * ``test/defect`` and ``ground_truth/defect``: every defective part (a part is defective
-      when its ``PartK_label.bmp`` has any non-zero pixel), masks binarised to 0/255.
-
-    Items are taken in number order and parts in part order; files are numbered ``000.png``,
-    ``001.png``, ... in each folder in that order, masks ``000_mask.png`` ... A part whose image
-    has the same pixels as an earlier part is a duplicate: it is left out, with its label, and
-    listed in ``ConvertResult.duplicates`` (public copies of KolektorSDD repeat whole items and
-    one part). ``source_files.csv`` names the original of every file.
-
-    Args:
-        raw_root: the extracted archive (the ``kosNN`` folders may sit a few levels down).
-        out_root: where ``<category>/`` goes.
-        category: name of the category folder.
-        train_items: the items up to this number give the training images.
-        long_side: resize images (bilinear) and masks (nearest neighbour, after binarising) so
-            that the long side has this many pixels; 0 keeps the originals (500 px wide,
-            1240-1282 px tall).
-        workers: processes used for image conversion.
-        progress: show progress bars.
-
-    Returns:
-        A :class:`ConvertResult`.
-
-    Raises:
-        ConversionError: no item folders, a part without its label image, an unreadable file,
-            or a mask that the resizing would empty.
-    """
-    raw_root, out_root = Path(raw_root).expanduser(), Path(out_root).expanduser()
-    items = find_kolektor_items(raw_root)
-    out_root.mkdir(parents=True, exist_ok=True)
-    result = ConvertResult(out_root)
-    if not _check_free(out_root, category):
-        marker = read_marker(out_root / category)
-        if marker.get("long_side", 0) != long_side:
-            raise ConversionError(
-                f"{out_root / category} was converted with a long side of {marker.get('long_side', 0) or 'original'} "
-                f"px, not {long_side or 'original'}; delete it to convert again, or keep the earlier setting.")
-        result.skipped.append(category)
-        result.counts[category] = marker.get("counts", {})
-        return result
-
-    seen: dict[str, Path] = {}  # pixel digest -> the first part with these pixels
-    groups: dict[str, list[tuple[Path, Path]]] = {"train/good": [], "test/good": [], "test/defect": []}
-    bar = tqdm(total=len(items), desc="reading KolektorSDD", unit="item", disable=not progress, leave=False)
-    with bar:
-        for number, folder in items.items():
-            files = {p.stem: p for p in _image_files(folder)}
-            parts = sorted((n, p) for stem, p in files.items() if (n := _kolektor_number(stem, "Part")) is not None)
-            for _, image in parts:
-                label = files.get(f"{image.stem}_label")
-                if label is None:
-                    raise ConversionError(f"{image} has no label image {image.stem}_label.bmp next to it: the "
-                                          "extraction is incomplete. Delete the raw folder and fetch KolektorSDD "
-                                          "again.")
-                digest = _pixel_digest(_open_image(image))
-                if digest in seen:
-                    result.duplicates.append(f"{image.relative_to(raw_root)} (same pixels as "
-                                             f"{seen[digest].relative_to(raw_root)})")
-                    continue
-                seen[digest] = image
-                mask = binarise_mask(_open_image(label))
-                if not mask.getbbox():  # no non-zero pixel: a defect-free part
-                    groups["train/good" if number <= train_items else "test/good"].append((image, label))
-                    continue
-                if not resize_long_side(mask, long_side, Image.Resampling.NEAREST).getbbox():
-                    raise ConversionError(f"The defect in {label} is too small to survive resizing to a long side of "
-                                          f"{long_side} px; convert with a larger long side (0 keeps the originals).")
-                groups["test/defect"].append((image, label))
-            bar.update()
-
-    plan = []
-    for folder, parts in groups.items():
-        width = _number_width(len(parts))
-        for i, (image, label) in enumerate(parts):
-            plan.append(("png", f"{folder}/{i:0{width}d}.png", image))
-            if folder == "test/defect":
-                plan.append(("mask", f"ground_truth/defect/{i:0{width}d}_mask.png", label))
-    if not groups["train/good"]:
-        raise ConversionError(f"No defect-free part among items 1-{train_items} of {raw_root}: the extraction is "
-                              "incomplete, or this is not KolektorSDD.")
-    result.counts[category] = _build_category(out_root, category, plan, workers, progress, source=str(raw_root),
-                                              long_side=long_side)
-    result.converted.append(category)
-    return result
-
-
-# --------------------------------------------------------------------------------------
 # Retinal-OCT
 # --------------------------------------------------------------------------------------
 def find_oct_root(raw_root: str | Path, max_depth: int = 3) -> Path:
@@ -621,7 +464,7 @@ def convert_retinal_oct(
 
 
 __all__ = [
-    "convert_visa", "convert_btad", "convert_kolektorsdd", "convert_retinal_oct", "find_kolektor_items",
+    "convert_visa", "convert_btad", "convert_retinal_oct",
     "find_oct_root", "binarise_mask", "resize_long_side",
     "ConvertResult", "ConversionError",
 ]

@@ -184,19 +184,6 @@ BTAD = DownloadInfo(
     page="https://avires.dimi.uniud.it/papers/btad/",
 )
 
-KOLEKTORSDD = DownloadInfo(
-    name="KolektorSDD",
-    # Where the dataset page's download link (https://go.vicos.si/kolektorsdd) leads.
-    url="https://data.vicos.si/datasets/KSDD/KolektorSDD.zip",
-    mirrors=("https://go.vicos.si/kolektorsdd",),
-    filename="KolektorSDD.zip",
-    # The authors publish no checksum; this SHA-256 is the one anomalib's Kolektor datamodule checks.
-    sha256="65dc621693418585de9c4467d1340ea7958a6181816f0dc2883a1e8b61f9d4dc",
-    licence="CC BY-NC-SA 4.0 (non-commercial use only)",
-    page="https://www.vicos.si/resources/kolektorsdd/",
-    approx_size="about 100 MB",
-)
-
 DTD = DownloadInfo(
     name="DTD (Describable Textures Dataset)",
     url="https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",
@@ -209,8 +196,7 @@ DTD = DownloadInfo(
 
 #: The datasets that can be downloaded directly, by the names used in :mod:`anolearn.paths`.
 #: (Retinal-OCT is not here: Kaggle requires a login, see ``data_scripts/fetch_retinal_oct.py``.)
-DATASETS: dict[str, DownloadInfo] = {"mvtec_ad": MVTEC_AD, "visa": VISA, "btad": BTAD, "kolektorsdd": KOLEKTORSDD,
-                                     "dtd": DTD}
+DATASETS: dict[str, DownloadInfo] = {"mvtec_ad": MVTEC_AD, "visa": VISA, "btad": BTAD, "dtd": DTD}
 
 
 # --------------------------------------------------------------------------------------
@@ -794,7 +780,7 @@ def fetch(
 
 __all__ = [
     "DownloadInfo", "DownloadError", "ChecksumError", "UnsafeArchiveError", "ExtractError",
-    "MVTEC_AD", "VISA", "BTAD", "KOLEKTORSDD", "DTD", "DATASETS", "MARKER_NAME",
+    "MVTEC_AD", "VISA", "BTAD", "DTD", "DATASETS", "MARKER_NAME",
     "download", "verify_file", "file_digest", "safe_extract", "list_members", "fetch", "is_fetched",
     "read_marker", "write_marker", "human_size",
 ]
