@@ -39,7 +39,7 @@ MODELS = [(m, c) for m in ("anoseg", "draem", "sgsf") for c in ("brick", "capsul
 MODELS += [(m, c) for m in ("riad", "ssm") for c in ("brick", "hexnut")]
 MODELS += [("cutswap", c) for c in ("brick", "capsule")]  # chapter 9
 #: Settings that differ from the standard profile's, per method. CutSwap's standard model fine-tunes the
-#: whole EfficientNet-Lite0 (about 13 MB of weights); the shipped one fine-tunes its last two blocks only,
+#: whole EfficientNet-Lite0 (a model file of about 20 MB); the shipped one fine-tunes its last two blocks only,
 #: so that the file holds only those (the frozen rest is the package's ImageNet weights).
 OVERRIDES = {"cutswap": {"finetune_blocks": 2}}
 #: Buffers computed from the training images: left out, rebuilt on loading (the model's ``prepare``).

@@ -449,7 +449,6 @@ class CutPasteGDE(AnomalyMethod):
             self.patch_gde.fit(feats)
         return self
 
-    @torch.no_grad()
     def prepare(self, images: torch.Tensor, progress: bool = False) -> None:
         """Recompute what ``fit`` derives from the training images once the networks are trained: the
         two Gaussians (:meth:`fit_density`). A shipped model leaves them out of its file (their

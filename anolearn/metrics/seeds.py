@@ -92,6 +92,14 @@ def _paired_cells(runs: pd.DataFrame, head: str, pred: str, metrics: Sequence[st
     return both.pivot_table(index=["category", "seed"], columns="variant", values=list(metrics))
 
 
+def _difference(wide: pd.DataFrame, head: str, pred: str, metric: str) -> tuple[pd.Series, tuple[float, float]]:
+    """Per cell ``head - pred`` on ``metric`` (indexed by category and seed), and the mean and standard
+    error over seeds of its per-seed category mean."""
+    diff = wide[(metric, head)] - wide[(metric, pred)]
+    seeds = sorted(set(diff.index.get_level_values("seed")))
+    return diff, mean_and_se(diff.xs(s, level="seed").mean() for s in seeds)
+
+
 def paired_difference(runs: pd.DataFrame, head: str, pred: str, metric: str = "image_auroc") -> tuple[float, float]:
     """``head - pred`` on ``metric``: mean over seeds of the per-seed category-mean difference, and
     its standard error (see :func:`seed_pairs` for which cells count).
@@ -102,8 +110,7 @@ def paired_difference(runs: pd.DataFrame, head: str, pred: str, metric: str = "i
     wide = _paired_cells(runs, head, pred, [metric])
     if wide is None:
         raise ValueError(f"no (category, seed) cell has both {head!r} and {pred!r}")
-    diff = wide[(metric, head)] - wide[(metric, pred)]
-    return mean_and_se(diff.xs(s, level="seed").mean() for s in sorted(set(diff.index.get_level_values("seed"))))
+    return _difference(wide, head, pred, metric)[1]
 
 
 def seed_pairs(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]],
@@ -131,8 +138,7 @@ def seed_pairs(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]],
         line = {"pair": f"{head} - {pred}", "categories": len(cats), "seeds": len(seeds)}
         ahead = 0
         for m in metrics:
-            diff = wide[(m, head)] - wide[(m, pred)]
-            mean, se = paired_difference(runs, head, pred, m)
+            diff, (mean, se) = _difference(wide, head, pred, m)
             per_cat = diff.groupby(level="category").mean()
             line[m] = f"{_fmt(mean, se, signed=True)} ({int((per_cat > 0).sum())}/{len(cats)})"
             ahead += mean > 0
